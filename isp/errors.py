@@ -1,0 +1,23 @@
+"""Errors raised by the ISP: all rooted in :class:`RawError` (itself a ``RawcompleteError``)."""
+
+from __future__ import annotations
+
+from rawcomplete_errors import RawcompleteError
+
+
+class RawError(RawcompleteError):
+    """Base class of every ISP error. Messages name the file (when there is one) and the problem."""
+
+
+class UnsupportedRawError(RawError):
+    """The file is a valid RAW this ISP cannot develop: X-Trans, Foveon/stacked, linear DNG,
+    or a format/compression LibRaw has no decoder for."""
+
+
+class CorruptRawError(RawError):
+    """The file is truncated, empty, not a RAW at all, or carries malformed metadata
+    (for example a DNG opcode list that does not parse)."""
+
+
+class ISPInputError(RawError, ValueError):
+    """An array or option handed to a public stage function is invalid (shape, dtype, value)."""
