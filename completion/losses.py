@@ -1,0 +1,36 @@
+"""Losses: masked L1 reconstruction, hinge adversarial loss, discriminator feature matching, R1."""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, hole_weight: float = 1.0,
+              known_weight: float = 0.1) -> torch.Tensor:
+    """L1 averaged over the hole plus ``known_weight`` times L1 averaged over the known region."""
+    err = (pred - target).abs()
+    hole = (err * mask).sum() / (mask.sum() * err.shape[1]).clamp_min(1.0)
+    known = (err * (1 - mask)).sum() / ((1 - mask).sum() * err.shape[1]).clamp_min(1.0)
+    return hole_weight * hole + known_weight * known
+
+
+def d_hinge(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    return torch.relu(1.0 - real_logits).mean() + torch.relu(1.0 + fake_logits).mean()
+
+
+def g_hinge(fake_logits: torch.Tensor) -> torch.Tensor:
+    return -fake_logits.mean()
+
+
+def feature_matching(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 between discriminator features of the fake and (detached) real images, over layers."""
+    loss = fake_feats[0].new_zeros(())
+    for f, r in zip(fake_feats, real_feats):
+        loss = loss + (f - r.detach()).abs().mean()
+    return loss / max(1, len(fake_feats))
+
+
+def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
+    """R1 gradient penalty: squared gradient norm of D on real images (``real_images`` needs grad)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()

@@ -1,0 +1,302 @@
+"""Train the inpainting GAN: ``python -m completion.train --help``.
+
+A generator (:class:`completion.model.FFCGenerator`) and an SN-PatchGAN discriminator
+(:class:`completion.discriminator.PatchDiscriminator`) trained against each other:
+
+* generator loss = masked L1 (hole, + ``--known-weight`` x known region)
+  + ``--adv-weight`` x hinge adversarial loss + ``--fm-weight`` x discriminator feature matching,
+  the adversarial and feature-matching terms ramped in after ``--warmup-steps`` L1-only steps;
+* discriminator loss = hinge loss on the composited fake vs the real image (both with the mask
+  channel), optionally + ``--r1`` x R1 penalty on reals (every 4th step, lazily);
+* masks drawn on the fly (LaMa thin / medium / thick strokes with boxes, boxes, free-form strokes);
+* Adam, cosine learning-rate decay over the last 40% of the step / time budget, an exponential
+  moving average (EMA) of the generator weights (that is what gets exported);
+* checkpoints (``last.pt``: both networks, optimisers, EMA, RNG states) every ``--ckpt-minutes`` and
+  at the end, resumable with ``--resume``; losses to ``log.jsonl``; the EMA generator exported to
+  ``generator.pt`` + ``generator.json`` at each checkpoint (see ``completion.weights.export``).
+
+Runs on CPU and CUDA (``--amp bf16|fp16`` autocast on CUDA; FFTs always in float32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("completion.train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import default_train_dir
+
+    p = argparse.ArgumentParser(prog="python -m completion.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", type=Path, default=default_train_dir(), help="folder of training images (recursive)")
+    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.jsonl, exported generator")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if present")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none", help="autocast dtype on CUDA (ignored on CPU)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--crop", type=int, default=128, help="training crop size (multiple of 4)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--scale-min", type=float, default=0.5, help="crops are downscaled by a factor in [scale-min, 1]")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = no step limit)")
+    p.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time in total, resumes included (0 = none)")
+    p.add_argument("--base", type=int, default=32, help="generator width (channels at 1/2 resolution = 2*base)")
+    p.add_argument("--blocks", type=int, default=6, help="number of FFC residual blocks")
+    p.add_argument("--d-base", type=int, default=32, help="discriminator width")
+    p.add_argument("--lr-g", type=float, default=5e-4)
+    p.add_argument("--lr-d", type=float, default=2e-4)
+    p.add_argument("--warmup-steps", type=int, default=1500, help="L1-only steps before the adversarial terms ramp in")
+    p.add_argument("--adv-weight", type=float, default=0.01)
+    p.add_argument("--fm-weight", type=float, default=0.5)
+    p.add_argument("--hole-weight", type=float, default=1.0)
+    p.add_argument("--known-weight", type=float, default=0.1)
+    p.add_argument("--r1", type=float, default=0.0, help="R1 penalty weight (0 = off)")
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported generator")
+    p.add_argument("--masks", default="mixed", choices=["mixed", "thin", "medium", "thick", "box", "freeform"])
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    return p
+
+
+def _progress(step: int, elapsed: float, args) -> float:
+    parts = []
+    if args.max_steps > 0:
+        parts.append(step / args.max_steps)
+    if args.minutes > 0:
+        parts.append(elapsed / (args.minutes * 60.0))
+    return max(parts) if parts else 0.0
+
+
+def _lr_scale(progress: float) -> float:
+    if progress < 0.6:
+        return 1.0
+    t = min(1.0, (progress - 0.6) / 0.4)
+    return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _atomic_save(obj, path: Path) -> None:
+    import torch
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def make_batch(dataset, rng: np.random.Generator, args, device):
+    import torch
+
+    from .masks import random_mask
+
+    imgs = np.stack([dataset.sample(rng, args.crop, (args.scale_min, 1.0)) for _ in range(args.batch)])
+    masks = np.stack([random_mask(args.crop, args.crop, args.masks, rng=rng) for _ in range(args.batch)])
+    img = torch.from_numpy(imgs).to(device)
+    mask = torch.from_numpy(masks[:, None].astype(np.float32)).to(device)
+    return img, mask
+
+
+def train(args) -> dict:
+    """Run training as configured by ``args`` (the parsed namespace); returns the final summary."""
+    import torch
+
+    from . import losses as L
+    from .data import ImageFolder
+    from .discriminator import PatchDiscriminator
+    from .model import STRIDE, build_generator, count_parameters
+    from .weights import export
+
+    if args.crop % STRIDE:
+        raise SystemExit(f"--crop must be a multiple of {STRIDE}, got {args.crop}")
+    torch.set_num_threads(max(1, args.threads))
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp) if device.type == "cuda" else None
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+
+    G = build_generator({"base": args.base, "blocks": args.blocks}).to(device)
+    D = PatchDiscriminator(base=args.d_base).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    for p in G_ema.parameters():
+        p.requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(0.9, 0.99))
+    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(0.5, 0.99))
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    step, elapsed = 0, 0.0
+    ckpt_path = out / "last.pt"
+    if args.resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        G.load_state_dict(ck["G"])
+        D.load_state_dict(ck["D"])
+        G_ema.load_state_dict(ck["G_ema"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        step, elapsed = int(ck["step"]), float(ck["elapsed"])
+        rng.bit_generator.state = ck["np_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        log.info("resumed from %s at step %d (%.1f min)", ckpt_path, step, elapsed / 60)
+
+    log.info("G: %d params, D: %d params, device %s, amp %s", count_parameters(G), count_parameters(D), device, amp_dtype)
+    dataset = ImageFolder(args.data)
+    val_rng = np.random.default_rng(12345)
+    val_img, val_mask = make_batch(dataset, val_rng, argparse.Namespace(**{**vars(args), "batch": 16, "masks": "mixed"}), device)
+
+    def validate() -> dict:
+        from .model import pull_push_fill
+
+        with torch.no_grad():
+            pred = G_ema(val_img, val_mask).clamp(0, 1)
+            base = pull_push_fill(val_img, 1 - val_mask)
+
+            def psnr(x):
+                mse = ((x - val_img) ** 2 * val_mask).sum() / (val_mask.sum() * 3)
+                return float(10 * torch.log10(1.0 / mse))
+
+            return {"val_psnr_hole": psnr(pred), "val_psnr_pullpush": psnr(base)}
+
+    def save(final: bool = False) -> None:
+        _atomic_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(),
+                      "opt_d": opt_d.state_dict(), "step": step, "elapsed": elapsed, "np_rng": rng.bit_generator.state,
+                      "torch_rng": torch.get_rng_state(), "args": {k: str(v) for k, v in vars(args).items()}}, ckpt_path)
+        export(G_ema, out / "generator.pt", meta={"step": step, "train_minutes": round(elapsed / 60, 1),
+                                                 "args": {k: str(v) for k, v in vars(args).items()}})
+        log.info("checkpoint at step %d%s", step, " (final)" if final else "")
+
+    logf = open(out / "log.jsonl", "a", encoding="utf-8")
+    t_last_ckpt = t_last_log = time.time()
+    acc: dict[str, float] = {}
+    n_acc = 0
+    t0 = time.time() - elapsed
+    d_start = int(args.warmup_steps * 0.8)
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+
+    while True:
+        elapsed = time.time() - t0
+        prog = _progress(step, elapsed, args)
+        if (args.max_steps > 0 and step >= args.max_steps) or (args.minutes > 0 and elapsed >= args.minutes * 60):
+            break
+        if args.max_steps <= 0 and args.minutes <= 0:
+            raise SystemExit("give --max-steps and/or --minutes")
+        lrs = _lr_scale(prog)
+        for g in opt_g.param_groups:
+            g["lr"] = args.lr_g * lrs
+        for g in opt_d.param_groups:
+            g["lr"] = args.lr_d * lrs
+        adv_ramp = min(1.0, max(0.0, (step - args.warmup_steps) / 500.0))
+
+        img, mask = make_batch(dataset, rng, args, device)
+        masked = img * (1 - mask)
+        G.train()
+        stats: dict[str, float] = {}
+
+        # ---- one forward of G, one of D on the real and one on the composite serve both losses;
+        # autograd.grad / backward(inputs=...) keep each network's gradients to its own loss.
+        with autocast():
+            fake = G(masked, mask)
+            rec = L.masked_l1(fake.float(), img, mask, hole_weight=args.hole_weight, known_weight=args.known_weight)
+            g_loss = rec
+            train_d = step >= d_start
+            if train_d:
+                comp = fake.float() * mask + img * (1 - mask)
+                real_logits, real_feats = D(img, mask)
+                fake_logits, fake_feats = D(comp, mask)
+                d_loss = L.d_hinge(real_logits.float(), fake_logits.float())
+                if adv_ramp > 0:
+                    adv = L.g_hinge(fake_logits.float())
+                    fm = L.feature_matching([f.float() for f in fake_feats], [f.float() for f in real_feats])
+                    g_loss = g_loss + adv_ramp * (args.adv_weight * adv + args.fm_weight * fm)
+                    stats["g_adv"] = float(adv.detach())
+                    stats["g_fm"] = float(fm.detach())
+        if train_d:
+            d_params = [p for p in D.parameters() if p.requires_grad]
+            grads = torch.autograd.grad(scaler.scale(d_loss), d_params, retain_graph=True)
+            opt_d.zero_grad(set_to_none=True)
+            for p, g in zip(d_params, grads):
+                p.grad = g
+            if args.r1 > 0 and step % 4 == 0:
+                real_in = img.detach().requires_grad_(True)
+                with autocast():
+                    r_logits, _ = D(real_in, mask)
+                r1 = args.r1 * 4 * L.r1_penalty(r_logits.float(), real_in)
+                scaler.scale(r1).backward(inputs=d_params)
+                stats["r1"] = float(r1.detach())
+            stats["d_loss"] = float(d_loss.detach())
+            stats["d_real"] = float(real_logits.detach().float().mean())
+            stats["d_fake"] = float(fake_logits.detach().float().mean())
+        opt_g.zero_grad(set_to_none=True)
+        scaler.scale(g_loss).backward(inputs=list(G.parameters()))
+        scaler.step(opt_g)
+        if train_d:
+            scaler.step(opt_d)
+        scaler.update()
+        stats["l1"] = float(rec.detach())
+        stats["g_loss"] = float(g_loss.detach())
+
+        with torch.no_grad():
+            decay = min(args.ema, (1 + step) / (10 + step))
+            for pe, p in zip(G_ema.parameters(), G.parameters()):
+                pe.lerp_(p.detach(), 1 - decay)
+            for be, b in zip(G_ema.buffers(), G.buffers()):
+                be.copy_(b)
+        step += 1
+        for k, v in stats.items():
+            acc[k] = acc.get(k, 0.0) + v
+        n_acc += 1
+        if step % args.log_every == 0:
+            rec_ = {k: round(v / n_acc, 5) for k, v in acc.items()}
+            now = time.time()
+            rec_.update(step=step, minutes=round((now - t0) / 60, 2), lr_scale=round(lrs, 4),
+                        adv_ramp=round(adv_ramp, 3), s_per_step=round((now - t_last_log) / n_acc, 3))
+            t_last_log = now
+            logf.write(json.dumps(rec_) + "\n")
+            logf.flush()
+            log.info("%s", rec_)
+            acc, n_acc = {}, 0
+        if time.time() - t_last_ckpt > args.ckpt_minutes * 60:
+            elapsed = time.time() - t0
+            v = validate()
+            v.update(step=step, minutes=round(elapsed / 60, 2))
+            logf.write(json.dumps(v) + "\n")
+            logf.flush()
+            log.info("validation %s", v)
+            save()
+            t_last_ckpt = t_last_log = time.time()
+
+    elapsed = time.time() - t0
+    v = validate()
+    v.update(step=step, minutes=round(elapsed / 60, 2), final=True)
+    logf.write(json.dumps(v) + "\n")
+    logf.close()
+    save(final=True)
+    return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    summary = train(args)
+    log.info("done: %s", summary)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
