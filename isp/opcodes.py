@@ -176,8 +176,8 @@ def _gain_map_problem(
     if mp > _MAX_MAP_PLANES:
         return f"MapPlanes must be 1..{_MAX_MAP_PLANES}, got {mp}"
     for name, value in (("MapSpacingV", spacing_v), ("MapSpacingH", spacing_h)):
-        if not (math.isfinite(value) and value > 0.0):
-            return f"{name} must be a finite number > 0, got {value!r}"
+        if not (math.isfinite(value) and 1.0e-7 <= value <= 1.0e6):
+            return f"{name} must be a finite relative spacing in [1e-7, 1e6], got {value!r}"
     for name, value in (("MapOriginV", origin_v), ("MapOriginH", origin_h)):
         if not math.isfinite(value) or abs(value) > 1.0e6:
             return f"{name} must be a finite relative coordinate, got {value!r}"
