@@ -15,8 +15,10 @@ package and imports nothing, so it adds no arrow between ``isp`` and ``completio
     │   ├── completion.ImageError        (also ValueError)
     │   └── completion.WeightsError      (missing file or sha256 mismatch)
     └── pipeline.PipelineError
+        ├── pipeline.PipelineInputError  (also ValueError: bad option, preset file or mask array)
         ├── pipeline.MaskFileError       (sidecar mask unreadable or of the wrong size)
-        └── pipeline.OutputError         (cannot write the output)
+        ├── pipeline.OutputError         (cannot write the output, or it would replace an input)
+        └── pipeline.WorkerCrashError    (the worker process died on that file, e.g. native crash)
 """
 
 from __future__ import annotations

@@ -1,0 +1,232 @@
+"""A batch: discover inputs, decide per file (run / skip / refuse), run, report, exit status.
+
+Per input, in order:
+
+1. its output is ``OUTDIR/<relative folder>/<stem>.<ext>``; an output that would be an input
+   file, or that a second input would also produce (``x.dng`` and ``x.nef`` side by side), is a
+   failure of that input (:class:`~runner.errors.OutputError`);
+2. an existing output is kept (``skipped``) unless ``--overwrite``; with ``--resume`` it is
+   kept only when its resume sidecar vouches for the same input bytes, mask and settings, and
+   re-made when the sidecar shows it came from other settings or another version of the input;
+   an output without a sidecar (not ours) is never replaced without ``--overwrite``;
+3. the rest go to the executor, which yields one record each.
+
+The JSON report (``--report``) holds the settings, a summary and one record per input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from runner.discover import discover, output_path
+from runner.errors import OutputError, PipelineInputError
+from runner.executors import Executor, make_executor
+from runner.masks import sidecar_path
+from runner.resume import fingerprint, has_sidecar, is_complete, package_version
+from runner.settings import Settings
+from runner.work import Task, error_record, new_record, process_file
+from runner.writers import atomic_write_bytes, sweep_partials
+
+log = logging.getLogger("rawcomplete")
+
+REPORT_VERSION = 1
+
+
+@dataclass
+class BatchResult:
+    records: list[dict[str, Any]]
+    passed_over: list[str]
+    summary: dict[str, int]
+    exit_code: int
+    interrupted: bool = False
+    seconds: float = 0.0
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def check_outdir(inputs: Sequence[str | os.PathLike[str]], outdir: Path) -> None:
+    """Refuse an output folder that is an input folder or an input file (a usage error)."""
+    out = outdir.resolve()
+    for item in inputs:
+        p = Path(item)
+        if p.exists() and p.resolve() == out:
+            raise PipelineInputError(
+                f"the output folder {str(outdir)!r} is also an input; choose an OUTDIR that is not an input"
+            )
+    if outdir.exists() and not outdir.is_dir():
+        raise PipelineInputError(f"the output path {str(outdir)!r} exists and is not a folder")
+
+
+def plan(
+    inputs: Sequence[str | os.PathLike[str]], outdir: Path, settings: Settings
+) -> tuple[list[Task], list[dict[str, Any]], list[str]]:
+    """Split the inputs into tasks to run and records already decided (skipped / refused)."""
+    check_outdir(inputs, outdir)
+    found = discover(inputs, exclude=[outdir.resolve()])
+    if found.missing:
+        raise PipelineInputError(
+            "input not found: " + ", ".join(repr(m) for m in found.missing)
+        )
+    inputs_resolved = {f.path.resolve() for f in found.raws}
+    claimed: dict[Path, str] = {}
+    tasks: list[Task] = []
+    decided: list[dict[str, Any]] = []
+    processing = settings.processing()
+    for index, item in enumerate(found.raws):
+        out = output_path(item, outdir, settings.extension)
+        key = out.resolve()
+        mask = None
+        if settings.masks:
+            mask_file = sidecar_path(item.path, rel_dir=item.rel_dir, mask_dir=settings.mask_dir)
+            mask = str(mask_file) if mask_file else None
+        task = Task(index=index, input=str(item.path), output=str(out), settings=settings, mask_path=mask)
+        if key in inputs_resolved:
+            decided.append(error_record(task, OutputError(f"output {str(out)!r} would overwrite an input file")))
+            continue
+        if key in claimed:
+            decided.append(error_record(task, OutputError(
+                f"output {str(out)!r} is also the output of {claimed[key]!r}; "
+                "rename one of the inputs or process them separately"
+            )))
+            continue
+        claimed[key] = str(item.path)
+        if out.exists() and not settings.overwrite:
+            reason = "output exists (use --overwrite to replace it, --resume to re-make stale outputs)"
+            if settings.resume:
+                try:
+                    fp = fingerprint(item.path, processing, mask_path=mask)["fingerprint"]
+                except OSError as exc:
+                    decided.append(error_record(task, OutputError(f"cannot read {str(item.path)!r}: {exc}")))
+                    continue
+                if is_complete(out, fp):
+                    reason = "complete (same input, mask and settings)"
+                elif has_sidecar(out):
+                    tasks.append(task)  # our own output, made from other settings or input: re-make
+                    continue
+                else:
+                    reason = "output exists and was not written by rawcomplete (use --overwrite to replace it)"
+            rec = new_record(task)
+            rec.update(status="skipped", reason=reason)
+            decided.append(rec)
+            continue
+        tasks.append(task)
+    return tasks, decided, [str(p) for p in found.passed_over]
+
+
+def run_batch(
+    inputs: Sequence[str | os.PathLike[str]],
+    outdir: str | os.PathLike[str],
+    settings: Settings,
+    *,
+    executor: Executor | None = None,
+    argv: Sequence[str] | None = None,
+) -> BatchResult:
+    """Run a whole batch and write the report; never raises for a per-file problem.
+
+    Raises
+    ------
+    PipelineInputError
+        Usage problems found before anything runs (missing input, OUTDIR is an input).
+    """
+    started = time.time()
+    t0 = time.perf_counter()
+    outdir = Path(outdir)
+    tasks, records, passed_over = plan(inputs, outdir, settings)
+    removed = sweep_partials(outdir)
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
+    total = len(tasks) + len(records)
+    counts = {"done": 0, "failed": 0, "skipped": 0}
+    for rec in records:
+        counts[rec["status"]] += 1
+        if rec["status"] == "failed":
+            _log_failure(rec)
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="file",
+        disable=(not settings.progress) or None,  # None: only on a terminal
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    bar.update(len(records))
+    bar.set_postfix(counts, refresh=False)
+    interrupted = False
+    own_executor = executor is None
+    if executor is None:
+        executor = make_executor(settings.executor, jobs=min(settings.jobs, max(1, len(tasks))))
+    finished: set[int] = set()
+    try:
+        for rec in executor.run(process_file, tasks):
+            records.append(rec)
+            finished.add(rec["index"])
+            counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+            if rec["status"] == "failed":
+                _log_failure(rec)
+            bar.update(1)
+            bar.set_postfix(counts, refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        log.error("interrupted: %d file(s) not processed", len(tasks) - len(finished))
+        for task in tasks:
+            if task.index not in finished:
+                rec = new_record(task)
+                rec.update(status="not_run", reason="interrupted")
+                records.append(rec)
+    finally:
+        bar.close()
+        if own_executor:
+            executor.close()
+
+    records.sort(key=lambda r: r["index"])
+    summary = {
+        "inputs": total,
+        "done": counts.get("done", 0),
+        "failed": counts.get("failed", 0),
+        "skipped": counts.get("skipped", 0),
+        "not_run": sum(1 for r in records if r["status"] == "not_run"),
+        "passed_over": len(passed_over),
+    }
+    if interrupted:
+        exit_code = 130
+    else:
+        exit_code = 1 if summary["failed"] else 0
+    report = {
+        "report_version": REPORT_VERSION,
+        "rawcomplete": package_version(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "argv": list(argv) if argv is not None else None,
+        "inputs": [str(i) for i in inputs],
+        "outdir": str(outdir),
+        "settings": settings.to_json(),
+        "summary": summary,
+        "exit_code": exit_code,
+        "interrupted": interrupted,
+        "passed_over": passed_over,
+        "records": records,
+    }
+    if settings.report:
+        atomic_write_bytes(settings.report, (json.dumps(report, indent=1) + "\n").encode())
+    return BatchResult(
+        records=records,
+        passed_over=passed_over,
+        summary=summary,
+        exit_code=exit_code,
+        interrupted=interrupted,
+        seconds=report["seconds"],
+        report=report,
+    )
+
+
+def _log_failure(rec: dict[str, Any]) -> None:
+    err = rec.get("error") or {}
+    log.error("FAILED %s: %s: %s", rec["input"], err.get("class"), err.get("message"))

@@ -1,0 +1,188 @@
+"""The ``rawcomplete`` command line.
+
+Exit status: 0 when every input succeeded (or was skipped), 1 when any input failed, 2 for usage
+errors (bad option, bad preset file, missing input, OUTDIR that is an input), 130 when
+interrupted (Ctrl-C / SIGTERM; the report is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from runner.errors import PipelineInputError
+from runner.settings import DEFAULT_DEFECT_THRESHOLD, FORMAT_EXTENSIONS, build_settings, load_preset
+
+log = logging.getLogger("rawcomplete")
+
+EPILOG = """\
+examples:
+  rawcomplete samples/ -o out/
+  rawcomplete shoot/ -o developed/ --format jpeg --quality 92 --jobs 2 --report report.json
+  rawcomplete IMG_0001.CR2 -o out/ --wb gray_world --denoise median3 --linear --format tiff32f
+  rawcomplete shoot/ -o out/ --auto-mask defects --resume
+
+masks: a sidecar <stem>.mask.png beside the RAW (or in --mask-dir), white = hole, in output
+orientation and size, marks what to complete; files without a mask are developed only.
+
+exit status: 0 all inputs done or skipped, 1 some input failed, 2 usage error, 130 interrupted.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    S = argparse.SUPPRESS
+    p = argparse.ArgumentParser(
+        prog="rawcomplete",
+        usage="rawcomplete INPUT... -o OUTDIR [options]   (rawcomplete --help for the options)",
+        description="Develop camera RAW files and complete masked pixels (defects, dust, objects).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=S,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="RAW files or folders (searched recursively)")
+    p.add_argument("-o", "--output-dir", required=True, metavar="OUTDIR", help="where outputs go (mirrors input folders)")
+    p.add_argument("--config", metavar="FILE", help="TOML preset (keys = long option names); flags override it")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+
+    g = p.add_argument_group("development (ISP)")
+    g.add_argument("--wb", metavar="MODE", help="white balance: camera (default), gray_world, white_world, or gains R,G,B")
+    g.add_argument("-w", dest="wb", action="store_const", const="camera", help="camera white balance (dcraw -w)")
+    g.add_argument("-a", dest="wb", action="store_const", const="gray_world", help="gray-world auto white balance (dcraw -a)")
+    g.add_argument("--denoise", metavar="MODE", help="off (default), median3, median5")
+    g.add_argument("--color", metavar="SPACE", help="srgb (default) or raw (camera RGB, no ICC profile)")
+    g.add_argument("--gamma", metavar="CURVE", help="srgb (default), bt709, linear, or an exponent such as 2.2")
+    g.add_argument("--linear", action=argparse.BooleanOptionalAction,
+                   help="write scene-linear data with a linear ICC profile (like dcraw -4)")
+    g.add_argument("--lens-shading", dest="lens_shading", metavar="MODE",
+                   help="auto (default: DNG GainMap / FixVignetteRadial when present) or off")
+
+    g = p.add_argument_group("output")
+    g.add_argument("--format", metavar="FMT",
+                   help=f"{', '.join(FORMAT_EXTENSIONS)} (default tiff16; tiff32f = float32 linear TIFF)")
+    g.add_argument("--quality", type=int, metavar="Q", help="JPEG quality 1-100 (default 95)")
+    g.add_argument("--overwrite", action=argparse.BooleanOptionalAction, help="replace existing outputs")
+    g.add_argument("--resume", action=argparse.BooleanOptionalAction,
+                   help="skip outputs already complete for the same input and settings; re-make stale ones")
+    g.add_argument("--report", metavar="FILE", help="write a JSON report with one record per input")
+
+    g = p.add_argument_group("completion")
+    g.add_argument("--method", metavar="METHOD",
+                   help="auto (default: GAN, biharmonic when its weights are missing), gan, biharmonic")
+    g.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--masks", action=argparse.BooleanOptionalAction,
+                   help="use sidecar <stem>.mask.png files (default); --no-masks ignores them")
+    g.add_argument("--mask-dir", dest="mask_dir", metavar="DIR", help="look for <stem>.mask.png here instead of beside the RAW")
+    g.add_argument("--auto-mask", dest="auto_mask", metavar="KIND",
+                   help="none (default) or defects: also complete hot/dead pixels found on the sensor data")
+    g.add_argument("--defect-threshold", dest="defect_threshold", type=float, metavar="T",
+                   help=f"defect detection threshold in noise units (default {DEFAULT_DEFECT_THRESHOLD:g})")
+
+    g = p.add_argument_group("batch")
+    g.add_argument("-j", "--jobs", type=_positive_int, metavar="N", help="worker processes (default 1)")
+    g.add_argument("--executor", metavar="NAME", help="local (default): a process pool on this machine")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                   help="progress bar on a terminal (default on)")
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar, no summary")
+    g.add_argument("-v", "--verbose", action="store_true", help="log more (per-file timings)")
+    return p
+
+
+SETTING_DESTS = (
+    "wb", "denoise", "color", "gamma", "linear", "lens_shading", "format", "quality", "overwrite",
+    "resume", "report", "method", "device", "masks", "mask_dir", "auto_mask", "defect_threshold",
+    "jobs", "executor", "progress",
+)
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("rawcomplete: %(levelname)s: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--version" in argv:
+        from runner.resume import package_version
+
+        sys.stdout.write(f"rawcomplete {package_version()}\n")
+        return 0
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help
+        return int(exc.code or 0)
+    ns = vars(args)
+    quiet = bool(ns.get("quiet", False))
+    _setup_logging(bool(ns.get("verbose", False)), quiet)
+
+    try:
+        preset = load_preset(ns["config"]) if "config" in ns else {}
+        overrides = {k: ns[k] for k in SETTING_DESTS if k in ns}
+        if quiet:
+            overrides["progress"] = False
+        settings = build_settings(preset, overrides)
+        outdir = Path(ns["output_dir"])
+        if settings.report:
+            rep = Path(settings.report).resolve()
+            if any(Path(i).exists() and Path(i).resolve() == rep for i in ns["inputs"]):
+                raise PipelineInputError(f"--report {settings.report!r} is an input file")
+    except PipelineInputError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"rawcomplete: error: {exc}\n")
+        return 2
+
+    from runner.batch import run_batch
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        result = run_batch(ns["inputs"], outdir, settings, argv=argv)
+    except PipelineInputError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"rawcomplete: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("rawcomplete: interrupted\n")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    s = result.summary
+    if not quiet:
+        line = (
+            f"rawcomplete: {s['done']} done, {s['failed']} failed, {s['skipped']} skipped"
+            f" of {s['inputs']} RAW file(s); {s['passed_over']} other file(s) passed over"
+            f" ({result.seconds:.1f} s)"
+        )
+        if s.get("not_run"):
+            line += f"; {s['not_run']} not run (interrupted)"
+        if settings.report:
+            line += f"; report: {settings.report}"
+        sys.stderr.write(line + "\n")
+    if ns.get("verbose"):
+        for rec in result.records:
+            if rec["status"] == "done":
+                log.info("%s -> %s %s", rec["input"], rec["output"], rec["seconds"])
+    return result.exit_code

@@ -1,0 +1,176 @@
+"""The executor seam: something that runs ``fn(task) -> record`` for many tasks and yields the
+records as they complete, whatever runs them.
+
+Only the local process pool exists today (``--executor local``); a Dask executor plugs in by
+subclassing :class:`Executor` and registering itself in :data:`EXECUTORS`. The batch runner only
+ever calls :meth:`Executor.run`, so report records, atomic writes, resume and exit codes stay the
+same whichever executor runs the files.
+
+Crash isolation in :class:`LocalExecutor`: workers are started with the ``spawn`` method (rawpy's
+OpenMP deadlocks in a forked child). At most ``jobs`` tasks are in flight. When a worker dies
+(segfault in native code, abort, killed for memory) the pool breaks and every in-flight task
+fails with ``BrokenProcessPool``; the pool is rebuilt, and if one task was in flight it is the
+culprit and gets a :class:`~runner.errors.WorkerCrashError` record, otherwise each suspect is
+re-run alone so the culprit is found and the innocent files complete.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from runner.errors import WorkerCrashError
+from runner.work import Task, error_record
+
+log = logging.getLogger("rawcomplete")
+
+Record = dict[str, Any]
+
+
+class Executor(abc.ABC):
+    """Runs a picklable top-level ``fn(task) -> record`` over tasks."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def run(self, fn: Callable[[Task], Record], tasks: Sequence[Task]) -> Iterator[Record]:
+        """Yield one record per task, in completion order (each record carries its ``index``)."""
+
+    def close(self) -> None:
+        """Release workers; the default does nothing."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def crash_record(task: Task, detail: str = "") -> Record:
+    exc = WorkerCrashError(
+        f"the worker process died while processing {task.input!r} (a crash in native code such as a "
+        f"segmentation fault or abort, or the process was killed, e.g. for memory){detail}; "
+        "the other files were not affected"
+    )
+    return error_record(task, exc)
+
+
+def _init_worker(threads: int | None) -> None:
+    """Runs first in every spawned worker: share the cores between workers."""
+    if threads:
+        for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(var, str(threads))
+
+
+class LocalExecutor(Executor):
+    """A ``spawn`` process pool on this machine, with crash isolation.
+
+    Parameters
+    ----------
+    jobs : int
+        Number of worker processes (>= 1). Each gets ``cpu_count // jobs`` threads for Numba
+        and torch unless the environment already says otherwise.
+    """
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {jobs}")
+        self.jobs = jobs
+        cpus = os.cpu_count() or 1
+        self._threads = max(1, cpus // jobs) if jobs > 1 else None
+        self._pool: ProcessPoolExecutor | None = None
+        self.crashes = 0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._threads,),
+        )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def run(self, fn: Callable[[Task], Record], tasks: Iterable[Task]) -> Iterator[Record]:
+        pending: deque[Task] = deque(tasks)
+        if not pending:
+            return
+        suspects: deque[Task] = deque()
+        pool = self._new_pool()
+        inflight: dict[Future, Task] = {}
+        try:
+            while pending or suspects or inflight:
+                # Suspects of a crash run one at a time, before anything new is started.
+                limit = 1 if suspects else self.jobs
+                source = suspects if suspects else pending
+                while source and len(inflight) < limit:
+                    task = source.popleft()
+                    inflight[pool.submit(fn, task)] = task
+                isolated = len(inflight) == 1
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                broken: list[Task] = []
+                for fut in done:
+                    task = inflight.pop(fut)
+                    record = self._outcome(fut, task, broken)
+                    if record is not None:
+                        yield record
+                if not broken:
+                    continue
+                # The pool is broken: every other in-flight task fails too (or finished first).
+                if inflight:
+                    wait(inflight)
+                    for fut, task in list(inflight.items()):
+                        record = self._outcome(fut, task, broken)
+                        if record is not None:
+                            yield record
+                    inflight.clear()
+                self.crashes += 1
+                pool = self._new_pool()
+                if isolated or len(broken) == 1:
+                    for task in broken:
+                        log.error("worker crashed on %s", task.input)
+                        yield crash_record(task)
+                else:
+                    log.warning("a worker crashed with %d files in flight; re-running them one by one", len(broken))
+                    suspects.extend(sorted(broken, key=lambda t: t.index))
+        finally:
+            for fut in inflight:
+                fut.cancel()
+            self.close()
+
+    @staticmethod
+    def _outcome(fut: Future, task: Task, broken: list[Task]) -> Record | None:
+        try:
+            return fut.result()
+        except BrokenProcessPool:
+            broken.append(task)
+            return None
+        except Exception as exc:  # noqa: BLE001 - e.g. a task or record that does not pickle
+            return error_record(task, exc)
+
+
+#: Executors by ``--executor`` name. A Dask executor registers as "dask".
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
+
+
+def make_executor(name: str, *, jobs: int = 1, **options: Any) -> Executor:
+    """Build the executor called ``name`` (see :data:`EXECUTORS`)."""
+    try:
+        factory = EXECUTORS[name]
+    except KeyError:
+        raise ValueError(f"unknown executor {name!r}; valid: {', '.join(sorted(EXECUTORS))}") from None
+    return factory(jobs=jobs, **options)

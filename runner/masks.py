@@ -1,0 +1,114 @@
+"""Sidecar masks: ``<stem>.mask.png`` beside the RAW (or under ``--mask-dir``), white = hole.
+
+A mask is in OUTPUT orientation (as the developed image is shown, rotation applied) and has the
+developed image's height and width. Grey, RGB, RGBA (alpha ignored), palette and 1-bit PNGs are
+accepted at 8 or 16 bits; a pixel is a hole when its brightest colour channel is at least half of
+full scale (so anti-aliased edges of a white brush stroke count from 50 % up).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from runner.errors import MaskFileError
+
+MASK_SUFFIX = ".mask.png"
+
+
+def sidecar_path(raw: Path, *, rel_dir: str = "", mask_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The sidecar mask for ``raw`` if one exists, else ``None``.
+
+    Without ``mask_dir``: ``<raw folder>/<stem>.mask.png``. With it: ``<mask_dir>/<rel_dir>/<stem>.mask.png``,
+    then ``<mask_dir>/<stem>.mask.png``. The name is matched exactly first, then case-insensitively.
+    """
+    name = raw.stem + MASK_SUFFIX
+    if mask_dir is None:
+        folders = [raw.parent]
+    else:
+        base = Path(mask_dir)
+        folders = [base / rel_dir, base] if rel_dir else [base]
+    for folder in folders:
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+        if folder.is_dir():
+            lowered = name.lower()
+            for entry in sorted(folder.iterdir()):
+                if entry.name.lower() == lowered and entry.is_file():
+                    return entry
+    return None
+
+
+def read_mask_png(path: str | os.PathLike[str], *, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask PNG into a bool array, True = hole.
+
+    Parameters
+    ----------
+    path
+        The PNG file.
+    shape
+        Expected ``(height, width)``; a mismatch raises :class:`MaskFileError` naming both.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, H x W.
+
+    Raises
+    ------
+    MaskFileError
+        The file cannot be opened or decoded, or has the wrong size.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode == "1":
+                holes = np.asarray(img, dtype=bool)
+            else:
+                if mode == "P":
+                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                    mode = img.mode
+                arr = np.asarray(img)
+                if mode in ("LA", "RGBA", "La", "RGBa", "PA"):
+                    arr = arr[..., :-1]
+                if mode.startswith("I;16") or mode == "I":
+                    full = 65535.0
+                elif arr.dtype == np.uint8:
+                    full = 255.0
+                elif mode == "F":
+                    full = 1.0
+                else:
+                    raise MaskFileError(f"mask {str(path)!r}: unsupported image mode {mode!r}; expected a grey or RGB PNG")
+                if arr.ndim == 3:
+                    arr = arr.max(axis=2)
+                holes = arr.astype(np.float64) >= full / 2
+    except MaskFileError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise MaskFileError(f"mask {str(path)!r} cannot be read as an image: {exc}") from None
+    if holes.ndim != 2:
+        raise MaskFileError(f"mask {str(path)!r}: expected a single image of H x W pixels, got shape {holes.shape}")
+    if shape is not None and tuple(holes.shape) != tuple(shape):
+        raise MaskFileError(
+            f"mask {str(path)!r} is {holes.shape[1]} x {holes.shape[0]} (W x H) but the developed image is "
+            f"{shape[1]} x {shape[0]}; masks must match the output orientation and size"
+        )
+    return np.ascontiguousarray(holes)
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """sha256 hex digest of a file's bytes (used for inputs and masks in fingerprints)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,188 @@
+"""The per-file unit of work: ``process_file(task) -> record``.
+
+Top-level, picklable and self-contained, so any executor (the local spawn pool, a Dask cluster)
+can run it: it reads the RAW, reads the sidecar mask, develops, completes, writes the output
+atomically and its resume sidecar, and returns a JSON-ready record. Errors that belong to one
+file (decode, mask, completion, output) are caught here and come back as a ``"failed"`` record;
+only a crash of the process itself escapes, and the executor turns that into a record.
+
+The :class:`pipeline.Pipeline` (and with it the loaded GAN) is cached per process and per
+settings, so a worker loads the model once however many files it handles.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from rawcomplete_errors import RawcompleteError
+from runner.settings import Settings
+
+#: Test-only hook: a glob matched against the input's file name; a match crashes the worker
+#: with a segmentation fault, to exercise crash isolation. Never set it outside the test suite.
+TEST_CRASH_ENV = "RAWCOMPLETE_TEST_CRASH"
+
+# Per-process cache of Pipelines, keyed by the settings that build one.
+_PIPELINES: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One input to process. Plain data: picklable and cheap to ship to a worker."""
+
+    index: int
+    input: str
+    output: str
+    settings: Settings
+    mask_path: str | None = None
+
+
+def new_record(task: Task) -> dict[str, Any]:
+    """The record skeleton of ``task`` (status filled in by whoever finishes it)."""
+    return {
+        "index": task.index,
+        "input": task.input,
+        "output": task.output,
+        "status": "failed",
+        "reason": None,
+        "error": None,
+        "seconds": {},
+        "mask": {"file": task.mask_path, "defects": None, "pixels": 0},
+        "completion": None,
+        "size": None,
+        "opcodes_applied": [],
+        "wb_gains": None,
+        "worker_pid": os.getpid(),
+    }
+
+
+def error_record(task: Task, exc: BaseException, *, reason: str | None = None) -> dict[str, Any]:
+    rec = new_record(task)
+    rec["error"] = {"class": type(exc).__name__, "message": str(exc)}
+    rec["reason"] = reason
+    return rec
+
+
+def pipeline_for(settings: Settings) -> Any:
+    """The cached :class:`pipeline.Pipeline` for ``settings`` in this process."""
+    import json
+
+    key = json.dumps({**settings.processing(), "device": settings.device}, sort_keys=True)
+    pipe = _PIPELINES.get(key)
+    if pipe is None:
+        from pipeline import CompletionConfig, Pipeline
+
+        pipe = Pipeline(
+            isp_config=settings.isp_fields(),
+            completion=CompletionConfig(method=settings.method, device=settings.device),
+            output=settings.output_space,
+            auto_mask=settings.auto_mask,
+            defect_threshold=settings.defect_threshold,
+        )
+        _PIPELINES[key] = pipe
+    return pipe
+
+
+def icc_kind(settings: Settings) -> Any:
+    """Which ICC profile describes the output: None for camera RGB (``color="raw"``)."""
+    if settings.color == "raw":
+        return None
+    if settings.linear:
+        return "linear"
+    return settings.gamma  # "srgb" | "bt709" | "linear" | float
+
+
+def _maybe_crash_for_tests(path: str) -> None:
+    pattern = os.environ.get(TEST_CRASH_ENV)
+    if pattern:
+        import ctypes
+        import fnmatch
+
+        if fnmatch.fnmatch(os.path.basename(path), pattern):
+            ctypes.string_at(0)  # segmentation fault in native code
+
+
+def process_file(task: Task) -> dict[str, Any]:
+    """Process one RAW file end to end; never raises for a per-file problem.
+
+    Returns
+    -------
+    dict
+        JSON-ready record: ``input``, ``output``, ``status`` ("done" | "failed"), ``error``
+        (``{"class", "message"}`` or None), ``seconds`` per stage (read, develop, mask,
+        complete, write, total), ``mask`` (sidecar file, defects found, pixels completed),
+        ``completion`` (method used or None), ``size`` ([height, width]), ``opcodes_applied``,
+        ``wb_gains``.
+    """
+    t0 = time.perf_counter()
+    rec = new_record(task)
+    settings = task.settings
+    try:
+        _maybe_crash_for_tests(task.input)
+        import numpy as np
+
+        import isp
+        from runner.masks import read_mask_png
+        from runner.resume import fingerprint, write_sidecar
+        from runner.writers import OutputMetadata, write_image
+
+        pipe = pipeline_for(settings)
+        t = time.perf_counter()
+        frame = isp.read_raw(task.input)
+        t_read = time.perf_counter() - t
+
+        mask = None
+        t = time.perf_counter()
+        if task.mask_path is not None:
+            shape = isp.apply_orientation(np.zeros(frame.mosaic.shape, dtype=bool), frame.flip).shape[:2]
+            mask = read_mask_png(task.mask_path, shape=shape)
+        t_maskfile = time.perf_counter() - t
+
+        result = pipe.process(frame, mask)
+        seconds = dict(result.timings)
+        seconds["read"] = t_read
+        seconds["mask"] = seconds.get("mask", 0.0) + t_maskfile
+
+        t = time.perf_counter()
+        from runner.icc import profile_for
+        from runner.resume import package_version
+
+        kind = icc_kind(settings)
+        software = f"rawcomplete {package_version()}"
+        write_image(
+            task.output,
+            result.image,
+            format=settings.format,
+            icc=profile_for(kind) if kind is not None else None,
+            metadata=OutputMetadata.from_raw(frame.metadata, software=software),
+            quality=settings.quality,
+            overwrite=True,
+        )
+        fp = fingerprint(task.input, settings.processing(), mask_path=task.mask_path)
+        write_sidecar(task.output, fp, input_path=task.input)
+        seconds["write"] = time.perf_counter() - t
+        seconds["total"] = time.perf_counter() - t0
+
+        rec.update(
+            status="done",
+            seconds={k: round(v, 4) for k, v in seconds.items()},
+            completion=result.completion_method,
+            size=list(result.image.shape[:2]),
+            opcodes_applied=list(getattr(result.isp, "opcodes_applied", ()) or ()),
+            wb_gains=[float(g) for g in result.isp.wb_gains] if getattr(result.isp, "wb_gains", None) else None,
+        )
+        rec["mask"] = {
+            "file": task.mask_path,
+            "defects": result.defects_found if settings.auto_mask == "defects" else None,
+            "pixels": int(result.mask.sum()) if result.mask is not None else 0,
+        }
+    except RawcompleteError as exc:
+        rec["error"] = {"class": type(exc).__name__, "message": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - one file's unexpected failure must not stop a batch
+        rec["error"] = {"class": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+    if rec["status"] != "done":
+        rec["seconds"]["total"] = round(time.perf_counter() - t0, 4)
+    return rec

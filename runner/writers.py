@@ -1,0 +1,291 @@
+"""Output writers: 16-bit / float TIFF, 16/8-bit PNG, JPEG; ICC profile and metadata; atomic.
+
+Every writer encodes to a hidden temporary file in the destination folder
+(``.<name>.<pid>.rawcomplete-partial``) and renames it over the final name with :func:`os.replace`,
+so a reader or an interrupted run never sees a half-written file under the final name. Stale
+temporaries left by a killed process are removed by :func:`sweep_partials` at the next run.
+
+Metadata carried over from the RAW: Make (271), Model (272), DateTime (306), and ExposureTime
+(33434), FNumber (33437), ISOSpeedRatings (34855), FocalLength (37386). In TIFF these EXIF tags
+are written in IFD0 (tifffile writes no EXIF sub-IFD; exiftool and most readers find them there);
+JPEG and PNG carry a proper EXIF block (IFD0 + Exif sub-IFD).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from runner.errors import OutputError
+
+PARTIAL_SUFFIX = ".rawcomplete-partial"
+
+
+@dataclass(frozen=True)
+class OutputMetadata:
+    """Metadata written into outputs; every field may be None."""
+
+    make: str | None = None
+    model: str | None = None
+    datetime: str | None = None  # "YYYY:MM:DD HH:MM:SS"
+    exposure_time: float | None = None  # seconds
+    f_number: float | None = None
+    iso: float | None = None
+    focal_length: float | None = None  # mm
+    software: str | None = None
+
+    @classmethod
+    def from_raw(cls, meta: Any, *, software: str | None = None) -> "OutputMetadata":
+        """From an ``isp.RawMetadata`` (or anything with the same attribute names)."""
+        def get(name: str) -> Any:
+            return getattr(meta, name, None) if meta is not None else None
+
+        return cls(
+            make=_clean_str(get("make")),
+            model=_clean_str(get("model")),
+            datetime=_clean_str(get("datetime")),
+            exposure_time=_clean_num(get("exposure_time")),
+            f_number=_clean_num(get("f_number")),
+            iso=_clean_num(get("iso")),
+            focal_length=_clean_num(get("focal_length")),
+            software=software,
+        )
+
+
+def _clean_str(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(v).strip().strip("\0")
+    return s.encode("ascii", "replace").decode("ascii") or None
+
+
+def _clean_num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if f > 0 and np.isfinite(f) else None
+
+
+def _rational(v: float) -> tuple[int, int]:
+    fr = Fraction(v).limit_denominator(100000)
+    return fr.numerator, fr.denominator
+
+
+# --------------------------------------------------------------------------------------------
+# atomic writes
+
+def partial_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+
+
+@contextlib.contextmanager
+def atomic_target(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, else remove it.
+
+    Raises
+    ------
+    OutputError
+        ``path`` exists and ``overwrite`` is False, or the folder cannot be created / written.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {str(path.parent)!r}: {exc}") from None
+    if not overwrite and path.exists():
+        raise OutputError(f"output {str(path)!r} exists (use --overwrite to replace it)")
+    tmp = partial_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    try:
+        with atomic_target(path, overwrite=overwrite) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(path)!r}: {exc}") from None
+
+
+def sweep_partials(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporaries left under ``folder`` by processes that are no longer alive."""
+    removed: list[Path] = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for tmp in folder.rglob(f".*{PARTIAL_SUFFIX}"):
+        try:
+            pid = int(tmp.name[: -len(PARTIAL_SUFFIX)].rsplit(".", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and _alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# encoders
+
+def quantize(image: np.ndarray, bits: int) -> np.ndarray:
+    """Float image -> uint8 / uint16: clip to [0, 1], scale, round half up."""
+    full = (1 << bits) - 1
+    dtype = np.uint16 if bits == 16 else np.uint8
+    out = np.clip(image, 0.0, 1.0, dtype=np.float32) * np.float32(full) + np.float32(0.5)
+    return out.astype(dtype)
+
+
+def _tiff_extratags(meta: OutputMetadata) -> list[tuple]:
+    tags: list[tuple] = []
+    if meta.make:
+        tags.append((271, "s", 0, meta.make, True))
+    if meta.model:
+        tags.append((272, "s", 0, meta.model, True))
+    if meta.exposure_time:
+        tags.append((33434, 5, 1, _rational(meta.exposure_time), True))
+    if meta.f_number:
+        tags.append((33437, 5, 1, _rational(meta.f_number), True))
+    if meta.iso:
+        tags.append((34855, 3, 1, int(min(round(meta.iso), 65535)), True))
+    if meta.focal_length:
+        tags.append((37386, 5, 1, _rational(meta.focal_length), True))
+    return tags
+
+
+def exif_bytes(meta: OutputMetadata) -> bytes:
+    """An EXIF block (``Exif\\0\\0`` + TIFF header, IFD0 + Exif sub-IFD) built with Pillow."""
+    from PIL import ExifTags, Image
+
+    ex = Image.Exif()
+    if meta.make:
+        ex[271] = meta.make
+    if meta.model:
+        ex[272] = meta.model
+    if meta.datetime:
+        ex[306] = meta.datetime
+    if meta.software:
+        ex[305] = meta.software
+    sub = ex.get_ifd(ExifTags.IFD.Exif)
+    if meta.exposure_time:
+        sub[33434] = Fraction(*_rational(meta.exposure_time))
+    if meta.f_number:
+        sub[33437] = Fraction(*_rational(meta.f_number))
+    if meta.iso:
+        sub[34855] = int(min(round(meta.iso), 65535))
+    if meta.focal_length:
+        sub[37386] = Fraction(*_rational(meta.focal_length))
+    if meta.datetime:
+        sub[36867] = meta.datetime
+    return ex.tobytes()
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    *,
+    format: str,
+    icc: bytes | None = None,
+    metadata: OutputMetadata | None = None,
+    quality: int = 95,
+    description: str | None = None,
+    overwrite: bool = True,
+) -> int:
+    """Encode ``image`` and write it atomically to ``path``; returns the file size in bytes.
+
+    Parameters
+    ----------
+    image
+        float32 H x W x 3. For integer formats it is clipped to [0, 1] and quantised; for
+        ``"tiff32f"`` it is written as is (scene-linear, may exceed 1).
+    format
+        ``"tiff16"``, ``"tiff32f"``, ``"png16"``, ``"png8"`` or ``"jpeg"``.
+    icc
+        ICC profile bytes to embed (None: none).
+    metadata
+        Carried-over camera metadata.
+    quality
+        JPEG quality 1..100.
+    description
+        TIFF ImageDescription / PNG tEXt "Description".
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written.
+    """
+    meta = metadata or OutputMetadata()
+    path = Path(path)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise OutputError(f"cannot write {str(path)!r}: expected an H x W x 3 image, got shape {image.shape}")
+    try:
+        with atomic_target(path, overwrite=overwrite) as tmp:
+            if format in ("tiff16", "tiff32f"):
+                import tifffile
+
+                data = quantize(image, 16) if format == "tiff16" else np.ascontiguousarray(image, dtype=np.float32)
+                tifffile.imwrite(
+                    tmp,
+                    data,
+                    photometric="rgb",
+                    metadata=None,
+                    iccprofile=icc,
+                    description=description,
+                    software=meta.software,
+                    datetime=meta.datetime,
+                    extratags=_tiff_extratags(meta),
+                )
+            elif format in ("png16", "png8"):
+                from runner.png import encode_png
+
+                data = quantize(image, 16 if format == "png16" else 8)
+                exif = exif_bytes(meta)
+                if exif.startswith(b"Exif\0\0"):
+                    exif = exif[6:]
+                text = {"Software": meta.software} if meta.software else {}
+                if description:
+                    text["Description"] = description
+                with open(tmp, "wb") as fh:
+                    fh.write(encode_png(data, icc=icc, exif=exif, text=text))
+            elif format == "jpeg":
+                from PIL import Image
+
+                data = quantize(image, 8)
+                kwargs: dict[str, Any] = {"quality": int(quality), "exif": exif_bytes(meta)}
+                if icc is not None:
+                    kwargs["icc_profile"] = icc
+                Image.fromarray(data, "RGB").save(tmp, format="JPEG", **kwargs)
+            else:
+                raise OutputError(f"unknown output format {format!r}")
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(path)!r}: {exc}") from None
+    return path.stat().st_size
