@@ -200,3 +200,164 @@ def _develop_api():
         if not hasattr(isp, name):
             pytest.skip(f"isp.{name} is not available yet")
     return isp
+
+
+def _samples_module(samples_dir):
+    import importlib.util
+
+    path = samples_dir / "make_shading_samples.py"
+    spec = importlib.util.spec_from_file_location("make_shading_samples", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def samples(samples_dir):
+    """The sample generator ``samples/make_shading_samples.py`` as a module."""
+    return _samples_module(samples_dir)
+
+
+def _channel_flatness(rgb: np.ndarray) -> np.ndarray:
+    """Per channel: the largest |pixel / channel mean - 1| over the whole image."""
+    return np.abs(rgb / rgb.reshape(-1, 3).mean(axis=0) - 1.0).max(axis=(0, 1))
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    return float(10 * np.log10(peak**2 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def test_committed_samples_are_what_the_script_writes(samples, samples_dir, tmp_path):
+    written = samples.make_samples(tmp_path)
+    assert [p.name for p in written] == list(samples.SAMPLE_NAMES)
+    for path in written:
+        committed = samples_dir / path.name
+        assert committed.is_file(), f"{committed} is missing: run python samples/make_shading_samples.py"
+        assert committed.read_bytes() == path.read_bytes(), f"{committed.name} is stale: rerun the script"
+
+
+FLAT_SAMPLES = {
+    "shading_gainmap_1plane.dng": ("GainMap (OpcodeList2)",),
+    "shading_gainmap_4plane.dng": ("GainMap x4 (OpcodeList2)",),
+    "shading_vignette_radial.dng": ("FixVignetteRadial (OpcodeList3)",),
+}
+
+
+@pytest.mark.parametrize("name", FLAT_SAMPLES)
+def test_flat_field_comes_back_flat_and_off_keeps_the_falloff(name, samples, samples_dir):
+    isp = _develop_api()
+    path = samples_dir / name
+    frame = isp.read_raw(path)
+    assert set(frame.opcodes) == ({3} if "radial" in name else {2})
+
+    auto = isp.develop(frame)  # vignetting="auto" is the default
+    assert auto.opcodes_applied == FLAT_SAMPLES[name]
+    flat = _channel_flatness(auto.linear)
+    assert np.all(flat < 0.01), f"auto: per-channel deviation {flat}"
+
+    off = isp.develop(frame, vignetting="off")
+    assert off.opcodes_applied == ()
+    # the known falloff is still there: corner / centre per channel as the generator made it
+    h, w = frame.mosaic.shape
+    if "radial" in name:
+        from isp.opcodes import FixVignetteRadial
+
+        op = FixVignetteRadial(k=samples.RADIAL_K, cx=samples.RADIAL_CENTRE[0], cy=samples.RADIAL_CENTRE[1])
+        fall = np.repeat(samples.radial_falloff(h, w, op)[:, :, None], 3, axis=2)
+    else:
+        v, u = samples.relative_grid(h, w)
+        strengths = samples.TINT_STRENGTH if "4plane" in name else (samples.NEUTRAL_STRENGTH,) * 3
+        fall = np.stack([samples.lens_falloff(v, u, s, aspect=w / h) for s in strengths], axis=-1)
+    sl = (slice(2, 12), slice(2, 12))  # top-left corner block, away from the demosaic border
+    got = off.linear[sl].mean(axis=(0, 1)) / auto.linear[sl].mean(axis=(0, 1))
+    want = fall[sl].mean(axis=(0, 1))
+    np.testing.assert_allclose(got, want, rtol=0.02)
+    assert np.all(want < 0.7)  # a falloff a test can see
+
+
+@pytest.mark.parametrize("cfa", CFAS)
+def test_four_plane_gain_maps_remove_a_colour_tint_for_every_cfa(cfa, samples, tmp_path):
+    isp = _develop_api()
+    path = samples.make_gainmap_4plane(tmp_path / f"tint_{cfa}.dng", height=96, width=128, cfa=cfa)
+    auto = isp.develop(path, color="raw")
+    assert isp.read_raw(path).cfa == cfa
+    assert auto.opcodes_applied == ("GainMap x4 (OpcodeList2)",)
+    flat = _channel_flatness(auto.linear)
+    assert np.all(flat < 0.01), f"{cfa}: per-channel deviation {flat}"
+    off = isp.develop(path, color="raw", vignetting="off").linear
+    corner = off[2:8, 2:8].mean(axis=(0, 1)) / off[44:52, 60:68].mean(axis=(0, 1))
+    assert corner[0] < corner[1] < corner[2] < 0.7  # red falls off most: a cyan corner without opcodes
+
+
+@pytest.mark.parametrize(
+    "kind, applied",
+    [("gainmap_4plane", ("GainMap x4 (OpcodeList2)",)), ("vignette_radial", ("FixVignetteRadial (OpcodeList3)",))],
+)
+def test_natural_scene_comes_back_as_well_as_an_unvignetted_one(kind, applied, samples, tmp_path):
+    isp = _develop_api()
+    n = 192
+    scene = samples.natural_scene(n, n)  # camera RGB
+    truth = scene / np.asarray(samples.AS_SHOT_NEUTRAL)  # after the camera white balance
+    make = getattr(samples, f"make_{kind}")
+    shaded = make(tmp_path / "shaded.dng", height=n, width=n, scene=scene)
+    clean = samples.write_sample(tmp_path / "clean.dng", scene, "RGGB")
+
+    ref = isp.develop(clean, color="raw").linear
+    auto = isp.develop(shaded, color="raw")
+    off = isp.develop(shaded, color="raw", vignetting="off").linear
+    assert auto.opcodes_applied == applied
+    peak = float(truth.max())
+    p_ref, p_auto, p_off = (_psnr(x, truth, peak) for x in (ref, auto.linear, off))
+    assert p_auto >= p_ref - 0.3, f"corrected {p_auto:.2f} dB vs unvignetted {p_ref:.2f} dB"
+    assert p_off < p_ref - 4.0, f"uncorrected {p_off:.2f} dB vs unvignetted {p_ref:.2f} dB"
+
+
+def test_opcodes_act_in_sensor_orientation(samples, tmp_path):
+    """A one-sided falloff on the sensor comes back flat whatever the output orientation."""
+    isp = _develop_api()
+    from isp.synthetic import write_dng
+
+    h, w = 64, 96
+    v, u = samples.relative_grid(h, w)
+    fall = 1.0 / (1.0 + 1.5 * u)  # dark on the sensor's right
+    gains = 1.0 + 1.5 * np.linspace(0, 1, 9)  # map points at u = 0, 1/8, ..., 1
+    op = GainMap(0, 0, h, w, map_spacing_v=1.0, map_spacing_h=1 / 8, gains=np.tile(gains, (2, 1)).astype(np.float32))
+    cam = samples.flat_scene(h, w) * fall[:, :, None]
+    for orientation, flip in ((1, 0), (6, 6), (3, 3)):
+        path = tmp_path / f"o{orientation}.dng"
+        write_dng(path, samples.raw_from_camera_rgb(cam, "RGGB"), cfa="RGGB", black_level=samples.BLACK,
+                  white_level=samples.WHITE, as_shot_neutral=samples.AS_SHOT_NEUTRAL, orientation=orientation,
+                  opcode_list2=encode_opcode_list([op]))  # fmt: skip
+        res = isp.develop(path, color="raw")
+        assert res.frame.flip == flip
+        assert res.linear.shape[:2] == ((w, h) if flip & 4 else (h, w))
+        # the gain map is linear in u, so bilinear interpolation of it is exact up to float32
+        assert np.all(_channel_flatness(res.linear) < 2e-3), orientation
+
+
+def test_develop_reports_corrupt_lists_and_off_does_not_parse(samples, tmp_path):
+    isp = _develop_api()
+    from isp.synthetic import write_dng
+
+    bad = b"\x00\x00\x00\x01" + b"\x00\x00\x00\x09" + b"\x01\x03\x00\x00" + b"\x00" * 8  # a GainMap of 0 bytes
+    path = tmp_path / "bad_opcodes.dng"
+    mosaic = samples.raw_from_camera_rgb(samples.flat_scene(32, 48), "RGGB")
+    write_dng(path, mosaic, cfa="RGGB", white_level=samples.WHITE, black_level=samples.BLACK, opcode_list2=bad)
+    with pytest.raises(isp.CorruptRawError, match=r"bad_opcodes\.dng.*OpcodeList2 \(tag 51009\).*GainMap"):
+        isp.develop(path)
+    assert isp.develop(path, vignetting="off").opcodes_applied == ()
+
+
+def test_develop_warns_about_required_opcodes_it_skips(samples, tmp_path):
+    isp = _develop_api()
+    from isp.opcodes import UnknownOpcode, UnsupportedOpcodeWarning
+    from isp.synthetic import write_dng
+
+    warp = encode_opcode_list([UnknownOpcode(1, b"\x00" * 68, flags=0)])  # WarpRectilinear, required
+    mosaic = samples.raw_from_camera_rgb(samples.flat_scene(32, 48), "RGGB")
+    path = tmp_path / "warp.dng"
+    write_dng(path, mosaic, cfa="RGGB", white_level=samples.WHITE, black_level=samples.BLACK, opcode_list3=warp)
+    with pytest.warns(UnsupportedOpcodeWarning, match=r"warp\.dng: WarpRectilinear \(OpcodeList3, not optional\)"):
+        res = isp.develop(path)
+    assert res.opcodes_applied == ()
+    np.testing.assert_array_equal(res.linear, isp.develop(path, vignetting="off").linear)
