@@ -1,0 +1,328 @@
+"""The inference API: ``inpaint(image, mask, *, space, device, method)``.
+
+How a frame is processed (memory stays bounded by the crops, never a full float copy of the frame):
+
+1. validate once (shape, dtype, NaN/inf, mask shape and values, empty / full mask);
+2. find the connected groups of holes (``scipy.ndimage.label``, 8-connected), give each bounding box
+   a context margin (half its size, at least ``MIN_CONTEXT`` px), and merge boxes that overlap;
+3. for each box: convert the crop to display-referred float in [0, 1] (``space="linear"``: divide by a
+   per-crop exposure ``s = max(1, 99th percentile of the known context)``, clip, sRGB-encode);
+   choose a working scale so that the widest hole is no thicker than the holes seen in training and
+   the crop no larger than ``WORK_MAX`` px; downscale (antialiased; a pixel is a hole if any of its
+   sources is), pad (reflect) to a multiple of 16;
+4. run the generator on batches of equally-sized crops; upscale the result when the crop was
+   downscaled and add back the detail lost by the round trip, interpolated into the hole from its
+   border (so there is no seam); decode (``linear``: sRGB-decode, times ``s``);
+5. write the hole pixels only: the known pixels of the result are the input's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+
+from .errors import CompletionError, ImageError, MaskError
+
+log = logging.getLogger(__name__)
+
+MIN_CONTEXT = 48  # px of context around each group of holes, at least
+TARGET_RADIUS = 24.0  # widest hole half-width (px) the network works at; larger holes are downscaled
+WORK_MAX = 768  # largest side of a working crop (px); larger crops are downscaled
+PAD_MULTIPLE = 16
+MAX_BATCH = 8
+
+Space = Literal["display", "linear"]
+Method = Literal["gan", "biharmonic"]
+
+
+# --------------------------------------------------------------------------------------------- validation
+def _validate(image: object, mask: object) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"image must be a numpy array of shape (H, W, 3); got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ImageError(f"image must have shape (H, W, 3); got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ImageError(f"image is empty: shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16, np.float16, np.float32, np.float64):
+        raise ImageError(f"image dtype must be float32 (or float16/64), uint8 or uint16; got {image.dtype}")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise ImageError("image holds NaN or infinite values; expected finite floats")
+    if not isinstance(mask, np.ndarray):
+        raise MaskError(f"mask must be a numpy array of shape (H, W); got {type(mask).__name__}")
+    if mask.ndim == 3 and mask.shape[2] == 1:
+        mask = mask[:, :, 0]
+    if mask.shape != image.shape[:2]:
+        raise MaskError(f"mask must have the image's height and width {image.shape[:2]}; got shape {mask.shape}")
+    if mask.dtype == bool:
+        hole = mask
+    elif mask.dtype.kind in "uif":
+        if mask.dtype.kind == "f" and not np.isfinite(mask).all():
+            raise MaskError("mask holds NaN or infinite values; expected bool or 0/255")
+        vals = np.unique(mask)
+        if not np.isin(vals, (0, 1, 255)).all():
+            raise MaskError(f"mask must be bool or hold only 0 and 255 (or 0 and 1); got values {vals[:8].tolist()}")
+        hole = mask > 0
+    else:
+        raise MaskError(f"mask dtype must be bool or an integer 0/255 array; got {mask.dtype}")
+    return image, np.ascontiguousarray(hole)
+
+
+# --------------------------------------------------------------------------------------------- crops
+def _hole_boxes(hole: np.ndarray, min_context: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (y0, y1, x0, x1) around each connected group of holes plus context, overlaps merged."""
+    from scipy import ndimage
+
+    h, w = hole.shape
+    labels, n = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
+    boxes = []
+    for sl in ndimage.find_objects(labels):
+        if sl is None:
+            continue
+        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        m = max(min_context, (max(y1 - y0, x1 - x0) + 1) // 2)
+        boxes.append([max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)])
+    # merge overlapping boxes until stable
+    changed = True
+    while changed and len(boxes) > 1:
+        changed = False
+        boxes.sort()
+        out: list[list[int]] = []
+        for b in boxes:
+            for o in out:
+                if b[0] < o[1] and o[0] < b[1] and b[2] < o[3] and o[2] < b[3]:
+                    o[0], o[1], o[2], o[3] = min(o[0], b[0]), max(o[1], b[1]), min(o[2], b[2]), max(o[3], b[3])
+                    changed = True
+                    break
+            else:
+                out.append(b)
+        boxes = out
+    return [tuple(b) for b in boxes]
+
+
+def _to_unit(crop: np.ndarray) -> np.ndarray:
+    """Any supported dtype -> float32 (integers scaled to [0, 1])."""
+    if crop.dtype == np.uint8:
+        return crop.astype(np.float32) / 255.0
+    if crop.dtype == np.uint16:
+        return crop.astype(np.float32) / 65535.0
+    return crop.astype(np.float32)
+
+
+def _from_unit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype == np.uint8:
+        return (np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if dtype == np.uint16:
+        return (np.clip(values, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+    return values.astype(dtype)
+
+
+class _Crop:
+    __slots__ = ("box", "hole", "disp", "scale", "exposure", "work_img", "work_hole", "result")
+
+    def __init__(self, box, hole, disp, exposure):
+        self.box, self.hole, self.disp, self.exposure = box, hole, disp, exposure
+        self.scale = 1.0
+        self.work_img = self.work_hole = self.result = None
+
+
+def _prepare(image: np.ndarray, hole: np.ndarray, box, space: str) -> _Crop:
+    from .colour import srgb_encode
+
+    y0, y1, x0, x1 = box
+    crop = _to_unit(image[y0:y1, x0:x1])
+    ch = hole[y0:y1, x0:x1]
+    exposure = 1.0
+    if space == "linear":
+        known = crop[~ch]
+        if known.size:
+            exposure = float(max(1.0, np.quantile(known.max(axis=1), 0.99)))
+        disp = srgb_encode(crop / exposure)
+    else:
+        disp = np.clip(crop, 0.0, 1.0)
+    return _Crop(box, ch, disp, exposure)
+
+
+def _working_scale(hole: np.ndarray) -> float:
+    from scipy import ndimage
+
+    h, w = hole.shape
+    step = max(1, int(max(h, w) // 1024))  # estimate the hole thickness on a subsampled mask for huge crops
+    sub = hole[::step, ::step]
+    radius = float(ndimage.distance_transform_edt(sub).max()) * step
+    s = 1.0
+    if radius > TARGET_RADIUS:
+        s = TARGET_RADIUS / radius
+    s = min(s, WORK_MAX / max(h, w))
+    return min(1.0, s)
+
+
+def _run_gan(crops: list[_Crop], device: str, weights) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from .model import pull_push_fill
+    from .weights import load_generator
+
+    model = load_generator(weights, device=device)
+    dev = torch.device(device)
+    groups: dict[tuple[int, int], list[tuple[_Crop, int, int]]] = {}
+    for c in crops:
+        h, w = c.hole.shape
+        s = _working_scale(c.hole)
+        wh, ww = max(4, round(h * s)), max(4, round(w * s))
+        c.scale = s
+        img = torch.from_numpy(np.ascontiguousarray(c.disp.transpose(2, 0, 1)))[None]
+        m = torch.from_numpy(c.hole.astype(np.float32))[None, None]
+        if (wh, ww) != (h, w):
+            img = F.interpolate(img, size=(wh, ww), mode="bilinear", antialias=True, align_corners=False)
+            m = (F.adaptive_max_pool2d(m, (wh, ww)) > 0).float() if (h % wh == 0 and w % ww == 0) else (
+                F.interpolate(m, size=(wh, ww), mode="bilinear", antialias=True, align_corners=False) > 1e-3).float()
+        if float(m.mean()) >= 1.0:  # downscaling swallowed every known pixel: work at full size
+            img = torch.from_numpy(np.ascontiguousarray(c.disp.transpose(2, 0, 1)))[None]
+            m = torch.from_numpy(c.hole.astype(np.float32))[None, None]
+            wh, ww, c.scale = h, w, 1.0
+        c.work_img, c.work_hole = img, m
+        ph, pw = -(-wh // PAD_MULTIPLE) * PAD_MULTIPLE, -(-ww // PAD_MULTIPLE) * PAD_MULTIPLE
+        groups.setdefault((ph, pw), []).append((c, wh, ww))
+
+    with torch.inference_mode():
+        for (ph, pw), items in groups.items():
+            for i in range(0, len(items), MAX_BATCH):
+                chunk = items[i : i + MAX_BATCH]
+                imgs, masks = [], []
+                for c, wh, ww in chunk:
+                    pad = (0, pw - ww, 0, ph - wh)
+                    # reflect where the crop is big enough, else replicate; the mask is padded the same
+                    # way so that reflected holes stay holes
+                    mode = "reflect" if (pw - ww < ww and ph - wh < wh) else "replicate"
+                    imgs.append(F.pad(c.work_img * (1 - c.work_hole), pad, mode=mode))
+                    masks.append(F.pad(c.work_hole, pad, mode=mode))
+                x = torch.cat(imgs).to(dev)
+                m = torch.cat(masks).to(dev)
+                out = model(x, m).clamp(0.0, 1.0).float().cpu()
+                for j, (c, wh, ww) in enumerate(chunk):
+                    c.result = out[j : j + 1, :, :wh, :ww]
+
+    for c in crops:
+        h, w = c.hole.shape
+        res = c.result
+        if res.shape[-2:] != (h, w):
+            full = torch.from_numpy(np.ascontiguousarray(c.disp.transpose(2, 0, 1)))[None]
+            up = F.interpolate(res, size=(h, w), mode="bilinear", align_corners=False)
+            # detail the low-resolution round trip lost, known around the hole: interpolate it inward
+            known = torch.from_numpy((~c.hole).astype(np.float32))[None, None]
+            detail = pull_push_fill((full - up) * known, known)
+            res = (up + detail).clamp(0.0, 1.0)
+        c.result = res[0].numpy().transpose(1, 2, 0)
+
+
+def _run_biharmonic(crops: list[_Crop], space: str, image: np.ndarray) -> None:
+    from skimage.restoration import inpaint_biharmonic
+
+    for c in crops:
+        y0, y1, x0, x1 = c.box
+        if space == "linear":
+            src = _to_unit(image[y0:y1, x0:x1])
+            c.exposure = 1.0
+            c.result = inpaint_biharmonic(src, c.hole, channel_axis=-1).astype(np.float32)
+            c.disp = None
+        else:
+            c.result = np.clip(inpaint_biharmonic(c.disp, c.hole, channel_axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CompletionError(f"device={device!r} was asked for but CUDA is not available; use device='auto' or 'cpu'")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise CompletionError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
+    return device
+
+
+def inpaint(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    space: Space = "display",
+    device: str = "auto",
+    method: Method = "gan",
+    weights: str | None = None,
+) -> np.ndarray:
+    """Fill the holes of an image.
+
+    Parameters
+    ----------
+    image : ndarray, (H, W, 3)
+        float32 display-referred in [0, 1] (``space="display"``), or scene-linear float32, unclipped
+        (``space="linear"``); or uint8 / uint16 (full range). float16/float64 are accepted too.
+    mask : ndarray, (H, W)
+        bool, or integers holding only 0 and 255 (or 0 and 1); True / nonzero = hole.
+    space : {"display", "linear"}
+        ``"linear"``: the network sees an sRGB-encoded, per-crop exposure-normalised version and its
+        output is decoded back, so values above 1 survive outside the holes and the fill keeps the
+        brightness of its surroundings.
+    device : str
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    method : {"gan", "biharmonic"}
+        The shipped FFC-GAN generator, or scikit-image's biharmonic inpainting (no torch needed).
+    weights : path-like, optional
+        Another ``generator.pt`` exported by ``completion.train`` (default: the shipped weights).
+
+    Returns
+    -------
+    ndarray, same shape and dtype as ``image``: known pixels bit-identical, holes filled.
+    An empty mask returns a copy of the input.
+
+    Raises
+    ------
+    ImageError
+        Wrong shape or dtype, NaN / infinite values.
+    MaskError
+        Wrong shape or values, or a mask that covers the whole image.
+    WeightsError
+        Missing weights or a sha256 mismatch.
+    CompletionError
+        Unknown ``space`` / ``method`` / ``device``.
+    """
+    if space not in ("display", "linear"):
+        raise CompletionError(f"space must be 'display' or 'linear'; got {space!r}")
+    if method not in ("gan", "biharmonic"):
+        raise CompletionError(f"method must be 'gan' or 'biharmonic'; got {method!r}")
+    if not isinstance(device, str):
+        raise CompletionError(f"device must be a string ('auto', 'cpu', 'cuda'); got {type(device).__name__}")
+    image, hole = _validate(image, mask)
+    n_hole = int(np.count_nonzero(hole))
+    if n_hole == 0:
+        log.info("empty mask: returning the input unchanged")
+        return image.copy()
+    if n_hole == hole.size:
+        raise MaskError(f"mask covers the whole {hole.shape[0]}x{hole.shape[1]} image; at least one known pixel is needed")
+
+    boxes = _hole_boxes(hole, MIN_CONTEXT if method == "gan" else 4)
+    crops = [_prepare(image, hole, b, space) for b in boxes]
+    log.debug("inpaint: %d hole pixels in %d crop(s), method %s", n_hole, len(crops), method)
+    if method == "gan":
+        _run_gan(crops, _resolve_device(device), weights)
+    else:
+        _run_biharmonic(crops, space, image)
+
+    from .colour import srgb_decode
+
+    out = image.copy()
+    for c in crops:
+        y0, y1, x0, x1 = c.box
+        vals = c.result[c.hole]
+        if space == "linear" and c.disp is not None:
+            vals = srgb_decode(vals) * c.exposure
+        if image.dtype.kind == "f":
+            if space == "display":
+                vals = np.clip(vals, 0.0, 1.0)
+            out[y0:y1, x0:x1][c.hole] = vals.astype(image.dtype)
+        else:
+            out[y0:y1, x0:x1][c.hole] = _from_unit(vals, image.dtype)
+    return out
