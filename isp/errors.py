@@ -21,3 +21,7 @@ class CorruptRawError(RawError):
 
 class ISPInputError(RawError, ValueError):
     """An array or option handed to a public stage function is invalid (shape, dtype, value)."""
+
+
+class RawFileError(RawError, OSError):
+    """The file does not exist or cannot be opened (permissions, a directory, I/O failure)."""

@@ -1,0 +1,65 @@
+"""rawcomplete's ISP: Bayer RAW files in, scene-linear and display RGB out.
+
+>>> import isp                                                   # doctest: +SKIP
+>>> frame = isp.read_raw("photo.dng")                            # doctest: +SKIP
+>>> res = isp.develop(frame, wb="gray_world", denoise="median3")  # doctest: +SKIP
+>>> res.linear.dtype, res.display.max() <= 1                     # doctest: +SKIP
+(dtype('float32'), True)
+
+Importing the package is cheap: rawpy, tifffile and the Numba kernels load on first use.
+"""
+
+from __future__ import annotations
+
+from .config import ISPConfig, RadialVignetting
+from .develop import ISPResult, develop
+from .errors import (
+    CorruptRawError,
+    ISPInputError,
+    RawError,
+    RawFileError,
+    UnsupportedRawError,
+)
+from .raw import RawFrame, RawMetadata, read_raw
+from .stages import (
+    apply_black_level,
+    apply_orientation,
+    apply_white_balance,
+    convert_color,
+    correct_vignetting,
+    demosaic_bilinear,
+    denoise_median,
+    encode_gamma,
+    flat_field_gains,
+    vignetting_gains,
+    white_balance_gains,
+)
+from .synthetic import CFA_ORDERS, mosaic_from_rgb
+
+__all__ = [
+    "CFA_ORDERS",
+    "CorruptRawError",
+    "ISPConfig",
+    "ISPInputError",
+    "ISPResult",
+    "RadialVignetting",
+    "RawError",
+    "RawFileError",
+    "RawFrame",
+    "RawMetadata",
+    "UnsupportedRawError",
+    "apply_black_level",
+    "apply_orientation",
+    "apply_white_balance",
+    "convert_color",
+    "correct_vignetting",
+    "demosaic_bilinear",
+    "denoise_median",
+    "develop",
+    "encode_gamma",
+    "flat_field_gains",
+    "mosaic_from_rgb",
+    "read_raw",
+    "vignetting_gains",
+    "white_balance_gains",
+]

@@ -1,0 +1,276 @@
+"""``develop``: RAW file or :class:`RawFrame` in, :class:`ISPResult` out.
+
+The stages of :mod:`isp.stages` run in this order (sensor orientation until the end)::
+
+    black level per site, clip negatives, normalise to white
+    -> lens-shading GainMap (DNG OpcodeList2, vignetting="auto") or user vignetting
+    -> white-balance gains (on the mosaic) -> bilinear demosaic (LibRaw LINEAR)
+    -> FixVignetteRadial (DNG OpcodeList3, vignetting="auto") -> median denoise (per channel)
+    -> colour matrix -> orientation                                  = ISPResult.linear
+    ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
+
+and are fused where nothing external sits between them: without lens-shading opcodes and without
+denoise, a single pass reads the uint16 mosaic and writes the oriented, colour-converted linear
+image; with denoise, one pass demosaics and a second one filters, converts colour and orients.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Union
+
+import numpy as np
+
+from .config import ISPConfig, RadialVignetting
+from .errors import ISPInputError
+from .raw import RawFrame, read_raw
+from .synthetic import CFA_ORDERS, cfa_channels
+
+log = logging.getLogger("isp")
+
+_EMPTY_MAP = np.zeros((0, 0), np.float32)
+
+
+@dataclass(frozen=True)
+class ISPResult:
+    """What :func:`develop` returns.
+
+    Attributes
+    ----------
+    linear : numpy.ndarray
+        float32 H x W x 3 (output orientation, visible area), scene-linear:
+        ``(raw - black) / (white - black)`` times the white-balance gains, converted to linear sRGB
+        when ``config.color == "srgb"``; unclipped (above 1 where the scene is).
+    frame : RawFrame
+        The frame developed.
+    wb_gains : tuple of 3 floats
+        (R, G, B) gains applied, G = 1.
+    opcodes_applied : tuple of str
+        DNG lens-shading opcodes applied, e.g. ``("GainMap x4 (OpcodeList2)",)``; () when none.
+    config : ISPConfig
+        The effective configuration.
+    wb_method : str
+        Where the gains came from: "camera", "gray_world", "white_world", "user", or
+        "gray_world (camera WB unavailable)" after a fallback.
+    """
+
+    linear: np.ndarray
+    frame: RawFrame
+    wb_gains: tuple[float, float, float]
+    opcodes_applied: tuple[str, ...]
+    config: ISPConfig
+    wb_method: str = "camera"
+
+    @cached_property
+    def display(self) -> np.ndarray:
+        """float32 H x W x 3 in [0, 1]: ``.linear`` clipped and gamma encoded (``config.gamma``).
+
+        Computed once, on first access, in one parallel pass.
+        """
+        from .stages import encode_gamma
+
+        return encode_gamma(self.linear, self.config.gamma)
+
+
+def _check_frame(frame: RawFrame) -> None:
+    m = frame.mosaic
+    if not isinstance(m, np.ndarray) or m.ndim != 2 or m.dtype.kind not in "fiu" or m.size == 0:
+        raise ISPInputError(
+            f"RawFrame.mosaic must be a non-empty 2-D real array; got "
+            f"{getattr(m, 'dtype', type(m))}, shape {getattr(m, 'shape', None)}"
+        )
+    if frame.cfa not in CFA_ORDERS:
+        raise ISPInputError(f"RawFrame.cfa must be one of {', '.join(CFA_ORDERS)}; got {frame.cfa!r}")
+    black = np.asarray(frame.black_levels, dtype=np.float64)
+    if black.shape != (4,) or not np.all(np.isfinite(black)):
+        raise ISPInputError(f"RawFrame.black_levels must be 4 finite numbers; got {frame.black_levels!r}")
+    if not float(frame.white_level) > black.max():
+        raise ISPInputError(
+            f"RawFrame.white_level {frame.white_level} must exceed the black levels {black.tolist()}"
+        )
+    cm = np.asarray(frame.color_matrix)
+    if cm.shape != (3, 3) or not np.all(np.isfinite(cm)):
+        raise ISPInputError(f"RawFrame.color_matrix must be a finite 3x3 array; got shape {cm.shape}")
+    if int(frame.flip) not in range(8):
+        raise ISPInputError(f"RawFrame.flip must be in 0..7; got {frame.flip!r}")
+
+
+def _resolve_config(config: ISPConfig | None, fields: dict[str, Any]) -> ISPConfig:
+    if config is None:
+        config = ISPConfig()
+    elif not isinstance(config, ISPConfig):
+        raise ISPInputError(f"config must be an ISPConfig or None; got {type(config).__name__}")
+    return config.replace(**fields) if fields else config
+
+
+def develop(
+    source: Union[str, os.PathLike, RawFrame], config: ISPConfig | None = None, **fields: Any
+) -> ISPResult:
+    """Develop a Bayer RAW into scene-linear and display RGB.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or RawFrame
+        A RAW file (read with :func:`isp.read_raw`) or a frame already read.
+    config : ISPConfig, optional
+        Defaults to ``ISPConfig()``.
+    **fields
+        Override config fields, e.g. ``develop(path, denoise="median3", wb="gray_world")``.
+
+    Returns
+    -------
+    ISPResult
+        ``.linear`` float32 H x W x 3 (output orientation); ``.display`` on first access.
+
+    Raises
+    ------
+    UnsupportedRawError, CorruptRawError
+        From reading the file.
+    ISPInputError
+        Invalid config values (the message lists the valid ones), a malformed RawFrame, a
+        flat-field gain map whose shape differs from the mosaic's, or an automatic white balance
+        with no usable pixels.
+
+    Examples
+    --------
+    >>> res = develop("photo.dng", denoise="median3")           # doctest: +SKIP
+    >>> res.linear.shape, res.display.max() <= 1                 # doctest: +SKIP
+    ((4000, 6000, 3), True)
+    """
+    from . import _kernels
+    from .stages import WHITE_WORLD_PERCENTILE, SATURATION, white_balance_gains
+
+    cfg = _resolve_config(config, fields)
+    if isinstance(source, RawFrame):
+        frame = source
+    elif isinstance(source, (str, os.PathLike)):
+        frame = read_raw(source)
+    else:
+        raise ISPInputError(
+            f"source must be a path or an isp.RawFrame; got {type(source).__name__}"
+        )
+    _check_frame(frame)
+
+    mosaic = frame.mosaic
+    if mosaic.dtype != np.uint16:
+        mosaic = mosaic.astype(np.float32)
+    mosaic = np.ascontiguousarray(mosaic)
+    h, w = mosaic.shape
+    cfa = frame.cfa
+    site_ch = cfa_channels(cfa).ravel()
+    black = np.asarray(frame.black_levels, dtype=np.float64)
+    inv_range = 1.0 / (float(frame.white_level) - black)
+    black32 = black.astype(np.float32)
+
+    # user vignetting as a gain map on the normalised mosaic
+    vig = cfg.vignetting
+    gain_map = _EMPTY_MAP
+    if isinstance(vig, RadialVignetting):
+        gain_map = np.empty((h, w), np.float32)
+        _kernels.vignetting_gain_map(h, w, vig.k1, vig.k2, vig.k3, gain_map)
+    elif isinstance(vig, np.ndarray):
+        if vig.shape != (h, w):
+            raise ISPInputError(
+                f"{frame.path or 'frame'}: flat-field gain map has shape {vig.shape}; expected the "
+                f"mosaic's {(h, w)} (sensor orientation)"
+            )
+        gain_map = np.ascontiguousarray(vig, dtype=np.float32)
+
+    # DNG lens-shading opcodes
+    shading = None
+    if isinstance(vig, str) and vig == "auto":
+        from .opcodes import lens_shading_from_frame
+
+        shading = lens_shading_from_frame(frame)
+        if shading.is_empty:
+            shading = None
+
+    # the mosaic the demosaic reads: raw uint16 with levels applied on the fly, or, with shading
+    # opcodes, the normalised float mosaic they produced
+    if shading is not None:
+        norm = np.empty((h, w), np.float32)
+        _kernels.normalize_mosaic(mosaic, black32, inv_range.astype(np.float32), gain_map, norm)
+        norm = np.ascontiguousarray(shading.apply_to_mosaic(norm, cfa), dtype=np.float32)
+        if norm.shape != (h, w):
+            raise ISPInputError(f"lens shading returned shape {norm.shape}; expected {(h, w)}")
+        src, src_black, src_scale, src_map = norm, np.zeros(4, np.float32), np.ones(4), _EMPTY_MAP
+    else:
+        src, src_black, src_scale, src_map = mosaic, black32, inv_range, gain_map
+
+    # white balance
+    wb = cfg.wb
+    wb_method = wb if isinstance(wb, str) else "user"
+    if wb == "camera":
+        if frame.camera_wb is not None:
+            gains = tuple(float(g) for g in frame.camera_wb)
+            gains = (gains[0] / gains[1], 1.0, gains[2] / gains[1])
+        else:
+            log.warning(
+                "%s: no usable camera white balance in the file; falling back to gray-world",
+                frame.path or "frame",
+            )
+            wb, wb_method = "gray_world", "gray_world (camera WB unavailable)"
+    if wb == "gray_world":
+        sums, counts = _kernels.channel_means(
+            src, src_black, src_scale.astype(np.float32), src_map, site_ch, SATURATION
+        )
+        stat = sums / np.maximum(counts, 1)
+        if not np.all(stat > 0):
+            raise ISPInputError(
+                f"{frame.path or 'frame'}: cannot estimate gray-world white balance: a channel has "
+                f"no unclipped non-black pixel (means R, G, B = {np.round(stat, 6).tolist()})"
+            )
+        gains = (float(stat[1] / stat[0]), 1.0, float(stat[1] / stat[2]))
+    elif wb == "white_world":
+        norm_wb = np.empty((h, w), np.float32)
+        _kernels.normalize_mosaic(src, src_black, src_scale.astype(np.float32), src_map, norm_wb)
+        try:
+            gains = white_balance_gains(
+                norm_wb, cfa, method="white_world", percentile=WHITE_WORLD_PERCENTILE
+            )
+        except ISPInputError as exc:
+            raise ISPInputError(f"{frame.path or 'frame'}: {exc}") from None
+        del norm_wb
+    elif not isinstance(wb, str):
+        gains = tuple(float(g) for g in wb)
+    site_gain = np.asarray(gains, dtype=np.float64)[site_ch]
+    scale = (src_scale * site_gain).astype(np.float32)
+
+    use_matrix = cfg.color == "srgb"
+    matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
+    flip = int(frame.flip)
+    denoise = cfg.denoise
+    oh, ow = (w, h) if flip & 4 else (h, w)
+    applied: tuple[str, ...] = ()
+
+    if shading is None and denoise == "off":
+        out = np.empty((oh, ow, 3), np.float32)
+        _kernels.demosaic_fused(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out)
+    else:
+        rgb = np.empty((h, w, 3), np.float32)
+        _kernels.demosaic_fused(src, src_black, scale, src_map, site_ch, matrix, False, 0, rgb)
+        if shading is not None:
+            rgb = np.ascontiguousarray(shading.apply_to_rgb(rgb), dtype=np.float32)
+            if rgb.shape != (h, w, 3):
+                raise ISPInputError(f"lens shading returned shape {rgb.shape}; expected {(h, w, 3)}")
+            applied = tuple(shading.applied)
+        out = np.empty((oh, ow, 3), np.float32)
+        if denoise == "median3":
+            _kernels.median3_color(rgb, matrix, use_matrix, flip, out)
+        elif denoise == "median5":
+            _kernels.median5_color(rgb, matrix, use_matrix, flip, out)
+        else:
+            _kernels.color_orient(rgb, matrix, use_matrix, flip, out)
+        del rgb
+
+    return ISPResult(
+        linear=out,
+        frame=frame,
+        wb_gains=(float(gains[0]), 1.0, float(gains[2])),
+        opcodes_applied=applied,
+        config=cfg,
+        wb_method=wb_method,
+    )
