@@ -171,6 +171,8 @@ def run_batch(
             counts[rec["status"]] = counts.get(rec["status"], 0) + 1
             if rec["status"] == "failed":
                 _log_failure(rec)
+            for message in rec.get("warnings") or ():
+                log.warning("%s", message if rec["input"] in message else f"{rec['input']}: {message}")
             bar.update(1)
             bar.set_postfix(counts, refresh=False)
     except KeyboardInterrupt:

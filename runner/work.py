@@ -12,9 +12,11 @@ settings, so a worker loads the model once however many files it handles.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,9 @@ from runner.settings import Settings
 #: Test-only hook: a glob matched against the input's file name; a match crashes the worker
 #: with a segmentation fault, to exercise crash isolation. Never set it outside the test suite.
 TEST_CRASH_ENV = "RAWCOMPLETE_TEST_CRASH"
+
+#: Stage names of ``record["seconds"]``, in pipeline order.
+STAGES = ("read", "develop", "mask", "complete", "write", "total")
 
 # Per-process cache of Pipelines, keyed by the settings that build one.
 _PIPELINES: dict[str, Any] = {}
@@ -55,6 +60,7 @@ def new_record(task: Task) -> dict[str, Any]:
         "size": None,
         "opcodes_applied": [],
         "wb_gains": None,
+        "warnings": [],
         "worker_pid": os.getpid(),
     }
 
@@ -120,6 +126,38 @@ def process_file(task: Task) -> dict[str, Any]:
     t0 = time.perf_counter()
     rec = new_record(task)
     settings = task.settings
+    collector = _WarningCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _process(task, rec, t0)
+        collector.messages.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+    finally:
+        root.removeHandler(collector)
+    rec["warnings"] = collector.messages
+    if rec["status"] != "done":
+        rec["seconds"]["total"] = round(time.perf_counter() - t0, 4)
+    return rec
+
+
+class _WarningCollector(logging.Handler):
+    """Collects WARNING and worse log records of one file, for its report record."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:  # noqa: BLE001 - a bad log call must not fail the file
+            self.messages.append(str(record.msg))
+
+
+def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
+    settings = task.settings
     try:
         _maybe_crash_for_tests(task.input)
         import numpy as np
@@ -168,7 +206,7 @@ def process_file(task: Task) -> dict[str, Any]:
 
         rec.update(
             status="done",
-            seconds={k: round(v, 4) for k, v in seconds.items()},
+            seconds={k: round(seconds[k], 4) for k in STAGES if k in seconds},
             completion=result.completion_method,
             size=list(result.image.shape[:2]),
             opcodes_applied=list(getattr(result.isp, "opcodes_applied", ()) or ()),
@@ -183,6 +221,3 @@ def process_file(task: Task) -> dict[str, Any]:
         rec["error"] = {"class": type(exc).__name__, "message": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one file's unexpected failure must not stop a batch
         rec["error"] = {"class": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
-    if rec["status"] != "done":
-        rec["seconds"]["total"] = round(time.perf_counter() - t0, 4)
-    return rec

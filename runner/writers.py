@@ -183,6 +183,7 @@ def _tiff_extratags(meta: OutputMetadata) -> list[tuple]:
 def exif_bytes(meta: OutputMetadata) -> bytes:
     """An EXIF block (``Exif\\0\\0`` + TIFF header, IFD0 + Exif sub-IFD) built with Pillow."""
     from PIL import ExifTags, Image
+    from PIL.TiffImagePlugin import IFDRational
 
     ex = Image.Exif()
     if meta.make:
@@ -195,13 +196,13 @@ def exif_bytes(meta: OutputMetadata) -> bytes:
         ex[305] = meta.software
     sub = ex.get_ifd(ExifTags.IFD.Exif)
     if meta.exposure_time:
-        sub[33434] = Fraction(*_rational(meta.exposure_time))
+        sub[33434] = IFDRational(*_rational(meta.exposure_time))
     if meta.f_number:
-        sub[33437] = Fraction(*_rational(meta.f_number))
+        sub[33437] = IFDRational(*_rational(meta.f_number))
     if meta.iso:
         sub[34855] = int(min(round(meta.iso), 65535))
     if meta.focal_length:
-        sub[37386] = Fraction(*_rational(meta.focal_length))
+        sub[37386] = IFDRational(*_rational(meta.focal_length))
     if meta.datetime:
         sub[36867] = meta.datetime
     return ex.tobytes()
