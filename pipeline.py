@@ -237,16 +237,17 @@ class Pipeline:
 
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
-        t = time.perf_counter()
         if isinstance(source, (str, os.PathLike)):
+            t = time.perf_counter()
             frame = isp.read_raw(source)
+            timings["read"] = time.perf_counter() - t
         elif isinstance(source, isp.RawFrame):
             frame = source
+            timings["read"] = 0.0
         else:
             raise PipelineInputError(
                 f"source must be a path or an isp.RawFrame; got {type(source).__name__}"
             )
-        timings["read"] = time.perf_counter() - t
 
         t = time.perf_counter()
         developed = isp.develop(frame, config=self.isp_config)
