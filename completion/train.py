@@ -154,7 +154,7 @@ def train(args) -> dict:
         log.info("resumed from %s at step %d (%.1f min)", ckpt_path, step, elapsed / 60)
 
     log.info("G: %d params, D: %d params, device %s, amp %s", count_parameters(G), count_parameters(D), device, amp_dtype)
-    dataset = ImageFolder(args.data)
+    dataset = ImageFolder(args.data, min_side=args.crop)
     val_rng = np.random.default_rng(12345)
     val_img, val_mask = make_batch(dataset, val_rng, argparse.Namespace(**{**vars(args), "batch": 16, "masks": "mixed"}), device)
 
