@@ -176,7 +176,9 @@ class ISPConfig:
             _choices("gamma", gamma, GAMMA_MODES, " or a positive float")
         elif isinstance(gamma, (int, float, np.floating, np.integer)) and not isinstance(gamma, bool):
             if not (math.isfinite(float(gamma)) and float(gamma) > 0):
-                raise ISPInputError(f"gamma as a number must be finite and > 0; got {gamma!r}")
+                raise ISPInputError(
+                    f"gamma must be one of 'srgb', 'bt709', 'linear' or a positive float; got {gamma!r}"
+                )
             object.__setattr__(self, "gamma", float(gamma))
         else:
             raise ISPInputError(

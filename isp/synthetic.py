@@ -147,7 +147,8 @@ def write_dng(
     path : str or os.PathLike
         Output file (conventionally ``.dng``); overwritten.
     mosaic : numpy.ndarray
-        uint16, H x W, the raw sensor values (sensor orientation).
+        uint16, H x W, the raw sensor values (sensor orientation). LibRaw ignores images smaller
+        than 22 pixels on a side.
     cfa : {"RGGB", "BGGR", "GRBG", "GBRG"}
         Colours of the top-left 2x2 block.
     black_level : float or sequence of 4 floats
