@@ -73,16 +73,19 @@ def batch(tmp_path_factory, samples_dir):
     (bad / "random.cr2").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
     (bad / "notes.txt").write_text("not a raw file\n")
     shared = shared_dir()
-    unsupported = shared / "raw" / "Kodak_C330_YRGB.raw" if shared else None
-    if unsupported is not None and unsupported.is_file():
-        shutil.copy(unsupported, bad / unsupported.name)
+    unsupported = []  # non-Bayer sensors from ../shared, when present
+    for name in ("Kodak_C330_YRGB.raw", "LG_G4_linear_ACR.dng"):
+        src = shared / "raw" / name if shared else None
+        if src is not None and src.is_file():
+            shutil.copy(src, bad / name)
+            unsupported.append(name)
     before = tree_digest(inp)
     out = root / "out"
     report = root / "r1.json"
     proc = run_cli([inp, "-o", out, "--report", report, "--method", "biharmonic", "--jobs", "2"], cwd=root)
     return {"root": root, "in": inp, "out": out, "before": before, "proc": proc,
             "report": json.loads(report.read_text()) if report.exists() else None,
-            "unsupported": (bad / unsupported.name) if unsupported is not None and unsupported.is_file() else None}
+            "unsupported": unsupported}
 
 
 def test_batch_exit_status_and_report(batch):
@@ -98,9 +101,9 @@ def test_batch_exit_status_and_report(batch):
         assert recs[name]["status"] == "failed"
         assert recs[name]["error"]["class"] == "CorruptRawError", recs[name]
         assert name in recs[name]["error"]["message"]
-    if batch["unsupported"] is not None:
-        assert recs["Kodak_C330_YRGB.raw"]["error"]["class"] == "UnsupportedRawError"
-    n_bad = 3 + (batch["unsupported"] is not None)
+    for name in batch["unsupported"]:
+        assert recs[name]["error"]["class"] == "UnsupportedRawError", recs[name]
+    n_bad = 3 + len(batch["unsupported"])
     assert report["summary"] == {"inputs": 3 + n_bad, "done": 3, "failed": n_bad, "skipped": 0,
                                  "not_run": 0, "passed_over": 2}
     assert sorted(Path(p).name for p in report["passed_over"]) == ["notes.txt", "scene_grbg.mask.png"]
