@@ -93,7 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("batch")
     g.add_argument("-j", "--jobs", type=_positive_int, metavar="N", help="worker processes (default 1)")
-    g.add_argument("--executor", metavar="NAME", help="local (default): a process pool on this machine")
+    g.add_argument("--executor", choices=("local", "dask"),
+                   help="local (default): a process pool on this machine; dask: a Dask cluster "
+                        "(pip install 'rawcomplete[dask]'; inputs and outputs on a file system every worker sees)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler, e.g. tcp://HOST:8786 (implies --executor dask; default "
+                        "$DASK_SCHEDULER_ADDRESS, else a local cluster of --jobs workers, one per core by default)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction,
                    help="progress bar on a terminal (default on)")
     g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar, no summary")
@@ -121,6 +126,38 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _take_executor(ns: dict[str, Any], preset: dict[str, Any], overrides: dict[str, Any]) -> str:
+    """The executor asked for (``--scheduler`` implies dask); one Settings does not list is
+    taken out of the preset and flags, since the command line builds it itself."""
+    from runner.executors import EXECUTORS
+    from runner.settings import ExecutorName, choices
+
+    name = overrides.get("executor", preset.get("executor"))
+    if "scheduler" in ns:
+        if name not in (None, "dask"):
+            raise PipelineInputError(f"--scheduler needs --executor dask; got --executor {name}")
+        name = "dask"
+    name = name or "local"
+    if name not in EXECUTORS:
+        raise PipelineInputError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}; got {name!r}")
+    if name not in choices(ExecutorName):
+        preset.pop("executor", None)
+        overrides.pop("executor", None)
+    return name
+
+
+def _build_executor(name: str, ns: dict[str, Any], settings: Any, *, jobs_given: bool) -> Any:
+    """None for the local pool (run_batch makes it); the Dask executor, not yet connected."""
+    if name != "dask":
+        return None
+    from runner.dask_executor import DaskExecutor, scheduler_address
+
+    address = scheduler_address(ns.get("scheduler"))
+    if address is not None and jobs_given:
+        log.info("--jobs is ignored with a Dask scheduler: the cluster's workers decide")
+    return DaskExecutor(jobs=settings.jobs if jobs_given else None, scheduler=address)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -141,9 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         preset = load_preset(ns["config"]) if "config" in ns else {}
         overrides = {k: ns[k] for k in SETTING_DESTS if k in ns}
+        executor_name = _take_executor(ns, preset, overrides)
         if quiet:
             overrides["progress"] = False
         settings = build_settings(preset, overrides)
+        executor = _build_executor(executor_name, ns, settings, jobs_given="jobs" in overrides or "jobs" in preset)
         outdir = Path(ns["output_dir"])
         if settings.report:
             rep = Path(settings.report).resolve()
@@ -158,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        result = run_batch(ns["inputs"], outdir, settings, argv=argv)
+        result = run_batch(ns["inputs"], outdir, settings, argv=argv, executor=executor)
     except PipelineInputError as exc:
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"rawcomplete: error: {exc}\n")
@@ -168,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if executor is not None:
+            executor.close()
 
     s = result.summary
     if not quiet:

@@ -163,8 +163,15 @@ class LocalExecutor(Executor):
             return error_record(task, exc)
 
 
-#: Executors by ``--executor`` name. A Dask executor registers as "dask".
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
+def _dask_executor(**options: Any) -> Executor:
+    """The Dask executor (:mod:`runner.dask_executor`), imported only when chosen."""
+    from runner.dask_executor import DaskExecutor
+
+    return DaskExecutor(**options)
+
+
+#: Executors by ``--executor`` name.
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "dask": _dask_executor}
 
 
 def make_executor(name: str, *, jobs: int = 1, **options: Any) -> Executor:
