@@ -596,7 +596,7 @@ def _first_aligned(start: int, pitch: int) -> int:
 class _KernelTables:
     """Everything the fused kernel needs for one image shape (built by ``_build_tables``)."""
 
-    __slots__ = ("ent", "ri0", "ri1", "rw", "ci0", "ci1", "cw", "maps", "vig", "vdx2", "vdy2")
+    __slots__ = ("ent", "ri0", "ri1", "rw", "ci0", "cw", "maps", "max_nh", "vig", "vdx2", "vdy2")
 
 
 def _build_tables(
@@ -604,7 +604,7 @@ def _build_tables(
 ) -> tuple[_KernelTables, tuple[bool, ...]]:
     """Flatten the GainMaps and FixVignetteRadials into arrays; also which ops touch the image."""
     ent_rows: list[list[int]] = []
-    ri0, ri1, rw, ci0, ci1, cw, maps = [], [], [], [], [], [], []
+    ri0, ri1, rw, ci0, cw, maps = [], [], [], [], [], []
     vig_rows: list[list[float]] = []
     vdx2, vdy2 = [], []
     map_offset = 0
@@ -635,7 +635,7 @@ def _build_tables(
         if not hit:
             continue
         a0, a1, aw = _axis_table(height, op.map_origin_v, op.map_spacing_v, op.map_points_v)
-        b0, b1, bw = _axis_table(width, op.map_origin_h, op.map_spacing_h, op.map_points_h)
+        b0, _, bw = _axis_table(width, op.map_origin_h, op.map_spacing_h, op.map_points_h)
         for p in range(op.plane, plane_end):
             mp = min(p, op.map_planes - 1)
             plane_map = np.ascontiguousarray(op.gains[:, :, mp]).ravel()
@@ -643,7 +643,7 @@ def _build_tables(
             maps.append(plane_map)
             map_offset += plane_map.size
             ri0.append(a0), ri1.append(a1), rw.append(aw)
-            ci0.append(b0), ci1.append(b1), cw.append(bw)
+            ci0.append(b0), cw.append(bw)
 
     t = _KernelTables()
     n_ent, n_vig = len(ent_rows), len(vig_rows)
@@ -652,9 +652,9 @@ def _build_tables(
     t.ri1 = np.array(ri1, dtype=np.int64).reshape(n_ent, height)
     t.rw = np.array(rw, dtype=np.float32).reshape(n_ent, height)
     t.ci0 = np.array(ci0, dtype=np.int64).reshape(n_ent, width)
-    t.ci1 = np.array(ci1, dtype=np.int64).reshape(n_ent, width)
     t.cw = np.array(cw, dtype=np.float32).reshape(n_ent, width)
     t.maps = np.concatenate(maps).astype(np.float32) if maps else np.ones(1, np.float32)
+    t.max_nh = max((row[8] for row in ent_rows), default=1)
     t.vig = np.array(vig_rows, dtype=np.float64).reshape(n_vig, 5)
     t.vdx2 = np.array(vdx2, dtype=np.float64).reshape(n_vig, width)
     t.vdy2 = np.array(vdy2, dtype=np.float64).reshape(n_vig, height)
@@ -669,8 +669,8 @@ def _apply_ops(image: np.ndarray, ops: Sequence[Opcode]) -> np.ndarray:
     tables, _ = _build_tables(ops, height, width, channels)
     out = np.empty_like(image)
     apply_gains(
-        image, out, tables.ent, tables.ri0, tables.ri1, tables.rw,
-        tables.ci0, tables.ci1, tables.cw, tables.maps, tables.vig, tables.vdx2, tables.vdy2,
+        image, out, image.reshape(height, -1), out.reshape(height, -1), tables.ent, tables.ri0, tables.ri1, tables.rw, tables.ci0, tables.cw,
+        tables.maps, tables.max_nh, tables.vig, tables.vdx2, tables.vdy2,
     )  # fmt: skip
     return out
 

@@ -220,7 +220,7 @@ def samples(samples_dir):
 
 def _channel_flatness(rgb: np.ndarray) -> np.ndarray:
     """Per channel: the largest |pixel / channel mean - 1| over the whole image."""
-    return np.abs(rgb / rgb.reshape(-1, 3).mean(axis=0) - 1.0).max(axis=(0, 1))
+    return np.abs(rgb / rgb.reshape(-1, 3).mean(axis=0, dtype=np.float64) - 1.0).max(axis=(0, 1))
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
