@@ -5,6 +5,7 @@ Library use (what a photo tool calls)::
     from pipeline import Pipeline
     pipe = Pipeline(isp_config={"wb": "camera", "denoise": "median3"}, completion="biharmonic")
     result = pipe.process("IMG_0001.dng", mask=holes)      # holes: bool H x W, output orientation
+                                                           # (see examples/complete_with_mask.py)
     result.image      # float32 H x W x 3, display-referred [0, 1] (or scene-linear, output="linear")
     result.timings    # {"read": s, "develop": s, "mask": s, "complete": s, "total": s}
 
@@ -157,9 +158,9 @@ class Pipeline:
     --------
     >>> from pipeline import Pipeline
     >>> pipe = Pipeline(isp_config={"denoise": "median3"}, completion="biharmonic")  # doctest: +SKIP
-    >>> res = pipe.process("samples/scene.dng", mask=my_mask)                         # doctest: +SKIP
+    >>> res = pipe.process("samples/scene_rggb.dng")                                  # doctest: +SKIP
     >>> res.image.shape, res.image.dtype                                              # doctest: +SKIP
-    ((1024, 1536, 3), dtype('float32'))
+    ((256, 384, 3), dtype('float32'))
     """
 
     def __init__(
