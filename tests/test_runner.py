@@ -382,3 +382,36 @@ def test_local_executor_isolates_a_native_crash(tmp_path, jobs):
     assert "crash.dng" in by_name["crash.dng"]["error"]["message"]
     assert all(by_name[n]["status"] == "done" for n in names if n != "crash.dng")
     assert ex.crashes >= 1
+
+
+# ------------------------------------------------------------------------------------ plan
+
+def test_plan_collisions_existing_outputs_and_outdir_checks(tmp_path):
+    from runner.batch import plan
+
+    inp = tmp_path / "in"
+    (inp / "d").mkdir(parents=True)
+    for name in ("x.dng", "x.NEF", "d/y.cr2", "d/y.mask.png", "z.arw"):
+        (inp / name).write_bytes(b"0")
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "z.tif").write_bytes(b"someone else's file")
+    tasks, decided, passed_over = plan([inp], out, Settings())
+    assert [Path(t.input).name for t in tasks] == ["x.NEF", "y.cr2"]  # a folder's files, then its sub-folders
+    assert tasks[1].output == str(out / "d" / "y.tif")
+    assert tasks[1].mask_path == str(inp / "d" / "y.mask.png")
+    recs = {Path(r["input"]).name: r for r in decided}
+    assert recs["x.dng"]["error"]["class"] == "OutputError" and "x.NEF" in recs["x.dng"]["error"]["message"]
+    assert recs["z.arw"]["status"] == "skipped" and recs["z.arw"]["reason"].startswith("output exists")
+    assert [Path(p).name for p in passed_over] == ["y.mask.png"]
+    # --resume never replaces a file rawcomplete did not write; --overwrite does
+    _, decided, _ = plan([inp], out, Settings(resume=True))
+    assert "not written by rawcomplete" in {Path(r["input"]).name: r for r in decided}["z.arw"]["reason"]
+    tasks, _, _ = plan([inp], out, Settings(overwrite=True))
+    assert "z.arw" in [Path(t.input).name for t in tasks]
+    tasks, _, _ = plan([inp], out, Settings(masks=False))
+    assert all(t.mask_path is None for t in tasks)
+    with pytest.raises(PipelineInputError, match="also an input"):
+        plan([inp], inp, Settings())
+    with pytest.raises(PipelineInputError, match="input not found"):
+        plan([inp / "nope"], out, Settings())
