@@ -661,17 +661,31 @@ def _build_tables(
     return t, tuple(touches)
 
 
-def _apply_ops(image: np.ndarray, ops: Sequence[Opcode]) -> np.ndarray:
-    """New float32 array: ``image`` (H x W x C) times every gain of ``ops``, in one fused pass."""
+def _apply_ops(image: np.ndarray, ops: Sequence[Opcode], out: np.ndarray | None = None) -> np.ndarray:
+    """``image`` (H x W x C float32) times every gain of ``ops``, in one fused pass, into ``out``
+    (a new array when None; ``out`` may be ``image`` itself)."""
     from isp._shading_kernels import apply_gains
 
     height, width, channels = image.shape
     tables, _ = _build_tables(ops, height, width, channels)
-    out = np.empty_like(image)
+    if out is None:
+        out = np.empty_like(image)
     apply_gains(
-        image, out, image.reshape(height, -1), out.reshape(height, -1), tables.ent, tables.ri0, tables.ri1, tables.rw, tables.ci0, tables.cw,
+        image, out, image.reshape(height, -1), out.reshape(height, -1),
+        tables.ent, tables.ri0, tables.ri1, tables.rw, tables.ci0, tables.cw,
         tables.maps, tables.max_nh, tables.vig, tables.vdx2, tables.vdy2,
     )  # fmt: skip
+    return out
+
+
+def _check_out(out: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray | None:
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != shape or not out.flags.c_contiguous:
+        got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ISPInputError(f"{name}: out must be a C-contiguous float32 array of shape {shape}, got {got}")
+    if not out.flags.writeable:
+        raise ISPInputError(f"{name}: out is read-only")
     return out
 
 
@@ -805,7 +819,7 @@ class LensShading:
                 out.append(f"{op.name} (OpcodeList{i}, {flag}): not applied, {reason}")
         return tuple(out)
 
-    def apply_to_mosaic(self, mosaic: np.ndarray, cfa: CFA) -> np.ndarray:
+    def apply_to_mosaic(self, mosaic: np.ndarray, cfa: CFA, *, out: np.ndarray | None = None) -> np.ndarray:
         """Apply the OpcodeList2 GainMaps and FixVignetteRadials to a normalised CFA mosaic.
 
         Parameters
@@ -816,11 +830,14 @@ class LensShading:
         cfa : {"RGGB", "BGGR", "GRBG", "GBRG"}
             The mosaic's CFA order. Only validated: gain maps address Bayer sites by their area
             offset and pitch, which is independent of the colour order.
+        out : ndarray, optional
+            C-contiguous float32 H x W array to write into; it may be ``mosaic`` itself (in-place,
+            which saves a 24 MP frame one allocation). By default a new array is returned.
 
         Returns
         -------
         ndarray
-            New H x W float32 array, unclipped (a copy when there is nothing to apply).
+            H x W float32, unclipped: ``out``, or a new array (a copy when there is nothing to apply).
 
         Raises
         ------
@@ -835,12 +852,17 @@ class LensShading:
         if not np.issubdtype(arr.dtype, np.floating):
             raise ISPInputError(f"mosaic must be a normalised float array, got dtype {arr.dtype}")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
+        out = _check_out(out, arr.shape, "apply_to_mosaic")
         ops = self.mosaic_ops
         if not ops:
-            return arr.copy()
-        return _apply_ops(arr[:, :, None], ops)[:, :, 0]
+            if out is None:
+                return arr.copy()
+            np.copyto(out, arr)
+            return out
+        res = _apply_ops(arr[:, :, None], ops, None if out is None else out[:, :, None])
+        return res[:, :, 0] if out is None else out
 
-    def apply_to_rgb(self, rgb: np.ndarray) -> np.ndarray:
+    def apply_to_rgb(self, rgb: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
         """Apply the OpcodeList3 GainMaps and FixVignetteRadials to demosaiced camera RGB.
 
         Parameters
@@ -849,10 +871,14 @@ class LensShading:
             H x W x 3 float (cast to float32), linear camera RGB after demosaicing, visible area,
             sensor orientation.
 
+        out : ndarray, optional
+            C-contiguous float32 array of ``rgb``'s shape to write into; it may be ``rgb`` itself.
+            By default a new array is returned.
+
         Returns
         -------
         ndarray
-            New H x W x 3 float32 array, unclipped (a copy when there is nothing to apply).
+            H x W x 3 float32, unclipped: ``out``, or a new array (a copy when there is nothing to apply).
 
         Raises
         ------
@@ -865,18 +891,28 @@ class LensShading:
         if not np.issubdtype(arr.dtype, np.floating):
             raise ISPInputError(f"rgb must be a float array, got dtype {arr.dtype}")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
+        out = _check_out(out, arr.shape, "apply_to_rgb")
         ops = self.rgb_ops
         if not ops:
-            return arr.copy()
-        return _apply_ops(arr, ops)
+            if out is None:
+                return arr.copy()
+            np.copyto(out, arr)
+            return out
+        return _apply_ops(arr, ops, out)
 
     def mosaic_gain(self, shape: tuple[int, int]) -> np.ndarray:
-        """The combined OpcodeList2 gain field for an H x W mosaic (float32; 1 where nothing applies)."""
-        return self.apply_to_mosaic(np.ones(shape, np.float32), "RGGB")
+        """The combined OpcodeList2 gain field for an H x W mosaic (float32; 1 where nothing applies).
+
+        ``apply_to_mosaic(m, cfa) == m * mosaic_gain(m.shape)``; a caller that already multiplies
+        a per-pixel flat-field gain into its own fused kernel can use this field instead.
+        """
+        ones = np.ones(tuple(int(n) for n in shape), np.float32)
+        return self.apply_to_mosaic(ones, "RGGB", out=ones)
 
     def rgb_gain(self, shape: tuple[int, int]) -> np.ndarray:
         """The combined OpcodeList3 gain field, H x W x 3 float32."""
-        return self.apply_to_rgb(np.ones((*shape, 3), np.float32))
+        ones = np.ones((*(int(n) for n in shape), 3), np.float32)
+        return self.apply_to_rgb(ones, out=ones)
 
     def __repr__(self) -> str:
         return f"LensShading(path={self.path!r}, applied={self.applied}, skipped={len(self.skipped)})"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import RegularGridInterpolator
 
+from isp.errors import ISPInputError
 from isp.opcodes import FixVignetteRadial, GainMap, LensShading, encode_opcode_list
 
 CFAS = ("RGGB", "BGGR", "GRBG", "GBRG")
@@ -361,3 +362,27 @@ def test_develop_warns_about_required_opcodes_it_skips(samples, tmp_path):
         res = isp.develop(path)
     assert res.opcodes_applied == ()
     np.testing.assert_array_equal(res.linear, isp.develop(path, vignetting="off").linear)
+
+
+def test_out_argument_and_in_place_application():
+    rng = np.random.default_rng(21)
+    shape = (30, 40)
+    ops2 = [_random_map(rng, top=t, left=l, bottom=30, right=40, row_pitch=2, col_pitch=2) for t in (0, 1) for l in (0, 1)]
+    ops3 = [FixVignetteRadial(k=(0.3, 0.1, 0, 0, 0), cx=0.4, cy=0.6), _random_map(rng, top=0, left=0, bottom=30, right=40, planes=3)]
+    shading = _shading(ops2, ops3)
+    mosaic = rng.uniform(0, 1, shape).astype(np.float32)
+    rgb = rng.uniform(0, 1, (*shape, 3)).astype(np.float32)
+    want_m = shading.apply_to_mosaic(mosaic, "RGGB")
+    want_rgb = shading.apply_to_rgb(rgb)
+    np.testing.assert_allclose(want_m, mosaic * shading.mosaic_gain(shape), rtol=1e-6)
+    np.testing.assert_allclose(want_rgb, rgb * shading.rgb_gain(shape), rtol=1e-6)
+    out = np.empty_like(mosaic)
+    assert shading.apply_to_mosaic(mosaic, "RGGB", out=out) is out
+    np.testing.assert_array_equal(out, want_m)
+    m2, rgb2 = mosaic.copy(), rgb.copy()
+    assert shading.apply_to_mosaic(m2, "RGGB", out=m2) is m2
+    assert shading.apply_to_rgb(rgb2, out=rgb2) is rgb2
+    np.testing.assert_array_equal(m2, want_m)
+    np.testing.assert_array_equal(rgb2, want_rgb)
+    with pytest.raises(ISPInputError, match=r"out must be a C-contiguous float32 array of shape \(30, 40, 3\), got float64"):
+        shading.apply_to_rgb(rgb, out=np.empty((*shape, 3)))
