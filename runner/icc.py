@@ -129,7 +129,12 @@ def profile_for(kind: Literal["srgb", "linear", "bt709"] | float) -> bytes:
     if kind == "srgb":
         from PIL import ImageCms
 
-        return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+        # LittleCMS stamps the creation time into the header: fix it (as build_rgb_profile does)
+        # so the same input and settings give the same output bytes in every process and run.
+        icc[24:36] = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
+        icc[84:100] = b"\0" * 16  # profile ID (an MD5 that covers the date): "not computed"
+        return bytes(icc)
     if kind == "linear":
         return build_rgb_profile("rawcomplete linear sRGB (D65, gamma 1.0)", None)
     if kind == "bt709":
