@@ -290,8 +290,8 @@ class DaskExecutor(Executor):
             exc = err
         if isinstance(exc, distributed.KilledWorker):
             self.crashes += 1
-            log.error("workers kept dying on %s; giving up on it", task.input)
-            return crash_record(task, f" ({exc.allowed_failures + 1} Dask worker(s) died running it)")
+            log.error("%d Dask worker(s) died running %s; giving up on it", exc.allowed_failures + 1, task.input)
+            return crash_record(task)  # the same record as the local pool's
         return error_record(task, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
 
 

@@ -1,0 +1,272 @@
+"""``--executor dask``: the same batch on a two-worker Dask cluster on loopback.
+
+One ``LocalCluster`` (two spawned worker processes, one thread each, 127.0.0.1 only) serves the
+module. Its workers carry the test-only crash hook (``RAWCOMPLETE_TEST_CRASH``, as the local
+pool's crash test) so a file that segfaults its worker can sit in the same folder as good and bad
+files; the scheduler gives a file one retry after a lost worker (``allowed_failures=1``).
+Skipped when the ``dask`` extra is not installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+from runner.work import TEST_CRASH_ENV  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD = {"scene_grbg.dng": "scene_grbg.dng", "sub/Scene_RGGB.DNG": "scene_rggb.dng", "sub/wb_cast.dng": "wb_cast.dng"}
+TIMING_FIELDS = ("seconds", "worker_pid")  # differ between any two runs, whatever runs them
+
+pytestmark = [pytest.mark.slow]
+
+
+def _need_samples(samples_dir: Path) -> None:
+    for name in set(GOOD.values()) | {"scene_grbg.mask.png"}:
+        if not (samples_dir / name).is_file():
+            pytest.skip(f"samples/{name} missing: run samples/make_samples.py and samples/make_sample_masks.py")
+
+
+@pytest.fixture(scope="module")
+def clean_env():
+    """The environment before any cluster: the nanny writes its pre-spawn variables
+    (OMP_NUM_THREADS=1, PYTHONHASHSEED, ...) into this process; they are put back afterwards."""
+    before = dict(os.environ)
+    yield before
+    os.environ.clear()
+    os.environ.update(before)
+
+
+@pytest.fixture(scope="module")
+def cluster(clean_env):
+    import dask
+    from distributed import Client, LocalCluster
+
+    env = {TEST_CRASH_ENV: "crashme*", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None, memory_limit=0, scheduler_kwargs={"allowed_failures": 1},
+                          env=env)
+    client = Client(cl, set_as_default=False)
+    try:
+        yield cl, client
+    finally:
+        client.close()
+        cl.close()
+
+
+def run_cli(args, *, cwd, env, timeout=300) -> subprocess.CompletedProcess:
+    env = {**env, "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def comparable(report: dict) -> dict:
+    """A report without what differs between any two runs (timings, pids, start time, argv) and
+    the settings that only choose where files run (executor, jobs)."""
+    out = {k: v for k, v in report.items() if k not in ("started", "seconds", "argv")}
+    out["settings"] = {k: v for k, v in report["settings"].items() if k not in ("executor", "jobs")}
+    out["records"] = [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in report["records"]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory, samples_dir, cluster, clean_env):
+    """One folder of good, bad and crashing files, run by ``--jobs 2`` and by the Dask cluster."""
+    _need_samples(samples_dir)
+    root = tmp_path_factory.mktemp("dask")
+    inp = root / "local" / "in"
+    for rel, sample in GOOD.items():
+        (inp / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(samples_dir / sample, inp / rel)
+    shutil.copy(samples_dir / "scene_grbg.mask.png", inp / "scene_grbg.mask.png")
+    bad = inp / "bad"
+    bad.mkdir()
+    (bad / "truncated.dng").write_bytes((samples_dir / "scene_rggb.dng").read_bytes()[:4096])
+    (bad / "empty.nef").write_bytes(b"")
+    (bad / "random.cr2").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    (bad / "notes.txt").write_text("not a raw file\n")
+    shutil.copy(samples_dir / "wb_cast.dng", bad / "crashme.dng")
+    shutil.copytree(inp, root / "dask" / "in")
+    # The same relative command line in local/ and dask/: records and outputs must come out equal.
+    # Relative paths on purpose: the Dask workers get absolute ones, the records must not show it.
+    common = ["in", "-o", "out", "--method", "biharmonic", "--no-progress", "--report", "report.json"]
+    local = run_cli([*common, "--jobs", "2"], cwd=root / "local", env={**clean_env, TEST_CRASH_ENV: "crashme*"})
+    dask = run_cli([*common, "--scheduler", cluster[0].scheduler_address], cwd=root / "dask",
+                   env={k: v for k, v in clean_env.items() if k != TEST_CRASH_ENV})
+    reports = [root / name / "report.json" for name in ("local", "dask")]
+    return {"root": root, "local": local, "dask": dask,
+            "local_report": json.loads(reports[0].read_text()) if reports[0].exists() else None,
+            "dask_report": json.loads(reports[1].read_text()) if reports[1].exists() else None}
+
+
+def test_dask_report_equals_local(both):
+    local, dask = both["local"], both["dask"]
+    assert local.returncode == 1, local.stderr
+    assert dask.returncode == 1, dask.stderr
+    lrep, drep = both["local_report"], both["dask_report"]
+    recs = {Path(r["input"]).name: r for r in drep["records"]}
+    assert {n: r["status"] for n, r in recs.items()} == {
+        "scene_grbg.dng": "done", "Scene_RGGB.DNG": "done", "wb_cast.dng": "done", "truncated.dng": "failed",
+        "empty.nef": "failed", "random.cr2": "failed", "crashme.dng": "failed"}
+    assert recs["crashme.dng"]["error"]["class"] == "WorkerCrashError"
+    assert recs["truncated.dng"]["error"]["class"] == "CorruptRawError"
+    assert recs["truncated.dng"]["error"]["message"].startswith("in/bad/truncated.dng")  # the path as given
+    assert recs["scene_grbg.dng"]["mask"]["pixels"] > 0 and recs["scene_grbg.dng"]["completion"] == "biharmonic"
+    for lrec, drec in zip(comparable(lrep)["records"], comparable(drep)["records"]):
+        assert drec == lrec
+    assert comparable(drep) == comparable(lrep)
+    assert drep["summary"] == {"inputs": 7, "done": 3, "failed": 4, "skipped": 0, "not_run": 0, "passed_over": 2}
+    assert "3 done, 4 failed" in dask.stderr
+
+
+def test_dask_outputs_equal_local_byte_for_byte(both):
+    root = both["root"]
+    local, dask = files(root / "local" / "out"), files(root / "dask" / "out")
+    assert sorted(local) == sorted(dask)
+    images = [k for k in local if not Path(k).name.startswith(".")]
+    assert sorted(images) == ["scene_grbg.tif", "sub/Scene_RGGB.tif", "sub/wb_cast.tif"]
+    for name in images:
+        assert dask[name] == local[name], name
+    for name in set(local) - set(images):  # resume sidecars: same fingerprint, size and settings
+        assert name.endswith(".rawcomplete.json"), name
+        ls, ds = json.loads(local[name]), json.loads(dask[name])
+        assert Path(ds.pop("input")) == root / "dask" / ls.pop("input")  # absolute on a worker
+        ls.pop("written"), ds.pop("written")
+        assert ds == ls
+
+
+def test_resume_accepts_the_other_executors_outputs(both, cluster, clean_env):
+    """Fingerprints do not depend on the executor: a Dask --resume keeps the local outputs."""
+    root = both["root"] / "local"
+    before = {p: p.stat().st_mtime_ns for p in (root / "out").rglob("*.tif")}
+    proc = run_cli([root / "in" / "sub", "-o", root / "out" / "sub", "--resume", "--method", "biharmonic",
+                    "--scheduler", cluster[0].scheduler_address, "--report", root / "resume.json"], cwd=root,
+                   env=clean_env)
+    assert proc.returncode == 0, proc.stderr
+    recs = json.loads((root / "resume.json").read_text())["records"]
+    assert [r["status"] for r in recs] == ["skipped", "skipped"]
+    assert all(r["reason"].startswith("complete") for r in recs)
+    assert {p: p.stat().st_mtime_ns for p in (root / "out").rglob("*.tif")} == before
+
+
+def test_killed_worker_file_is_retried_and_outputs_are_whole(tmp_path, samples_dir, cluster, monkeypatch):
+    import tifffile
+
+    import runner.batch
+    from runner.batch import run_batch
+    from runner.dask_executor import DaskExecutor
+    from runner.settings import Settings
+    from test_dask_helpers import slow_process_file
+
+    _need_samples(samples_dir)
+    cl, client = cluster
+    inp = tmp_path / "in"
+    inp.mkdir()
+    names = ["a.dng", "b.dng", "slow.dng", "c.dng", "d.dng"]
+    for name in names:
+        shutil.copy(samples_dir / "scene_rggb.dng", inp / name)
+    monkeypatch.setattr(runner.batch, "process_file", slow_process_file)
+    pids_before = set(client.run(os.getpid).values())
+
+    killed: list[int] = []
+
+    def kill_the_slow_worker() -> None:
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            started = list(inp.glob("slow.dng.started-*"))
+            if started:
+                pid = int(started[0].name.rsplit("-", 1)[1])
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_slow_worker, daemon=True)
+    killer.start()
+    settings = Settings(method="biharmonic", progress=False, report=str(tmp_path / "r.json"))
+    result = run_batch([inp], tmp_path / "out", settings, executor=DaskExecutor(client=client))
+    killer.join(timeout=5)
+
+    assert killed and killed[0] in pids_before  # a worker of the cluster died holding slow.dng
+    assert result.exit_code == 0, result.records
+    recs = {Path(r["input"]).name: r for r in result.records}
+    assert all(recs[n]["status"] == "done" for n in names)
+    assert recs["slow.dng"]["worker_pid"] != killed[0]  # finished by another worker process
+    assert len(list(inp.glob("slow.dng.started-*"))) == 2  # ... after starting once more
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.glob("*.tif")) == [n.replace(".dng", ".tif") for n in sorted(names)]
+    reference = tifffile.imread(out / "a.tif")
+    for p in out.glob("*.tif"):
+        np.testing.assert_array_equal(tifffile.imread(p), reference)  # whole, and the same image
+    assert list(out.rglob("*.rawcomplete-partial")) == []  # the killed attempt's temporary is gone
+
+    # Resume after the incident: everything is complete, nothing is submitted.
+    again = run_batch([inp], out, Settings(method="biharmonic", progress=False, resume=True),
+                      executor=DaskExecutor(client=client))
+    assert again.exit_code == 0 and {r["status"] for r in again.records} == {"skipped"}
+
+
+def test_workers_check_paths_before_anything_runs(tmp_path, cluster):
+    from runner.dask_executor import ClusterError, DaskExecutor
+    from runner.errors import PipelineInputError
+    from runner.settings import Settings
+    from runner.work import Task
+
+    ex = DaskExecutor(client=cluster[1])
+    missing = tmp_path / "not-on-the-workers" / "x.dng"
+    task = Task(index=0, input=str(missing), output=str(tmp_path / "out" / "x.tif"), settings=Settings())
+    with pytest.raises(ClusterError) as info:
+        list(ex.run(pytest.fail, [task]))  # fails before anything is submitted
+    message = str(info.value)
+    assert isinstance(info.value, PipelineInputError)
+    assert f"cannot see {str(missing)!r}" in message
+    assert "worker tcp://127.0.0.1:" in message and "shared or network file system" in message
+
+
+def test_model_cached_once_per_worker(tmp_path, samples_dir, cluster):
+    """Several masked files per worker: one Pipeline and (with the GAN) one generator per worker."""
+    from runner.batch import run_batch
+    from runner.dask_executor import DaskExecutor
+    from runner.settings import Settings
+    from test_dask_helpers import worker_caches
+
+    _need_samples(samples_dir)
+    gan = (REPO / "completion" / "weights" / "generator.pt").is_file()
+    client = cluster[1]
+    client.restart()  # fresh worker processes: empty caches
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(6):
+        shutil.copy(samples_dir / "scene_grbg.dng", inp / f"m{i}.dng")
+        shutil.copy(samples_dir / "scene_grbg.mask.png", inp / f"m{i}.mask.png")
+    settings = Settings(method="gan" if gan else "biharmonic", device="cpu", progress=False)
+    result = run_batch([inp], tmp_path / "out", settings, executor=DaskExecutor(client=client))
+    assert result.exit_code == 0, result.records
+    assert {r["completion"] for r in result.records} == {settings.method}
+    per_pid = {}
+    for r in result.records:
+        per_pid[r["worker_pid"]] = per_pid.get(r["worker_pid"], 0) + 1
+    caches = {c["pid"]: c for c in client.run(worker_caches).values()}
+    for pid, n in per_pid.items():
+        assert caches[pid]["pipelines"] == 1, (pid, n, caches)
+        if gan:
+            assert caches[pid]["generators"] == 1, (pid, n, caches)
+    assert max(per_pid.values()) >= 2  # some worker handled several files with one model
