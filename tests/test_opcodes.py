@@ -256,7 +256,7 @@ def _assert_parses_or_corrupt(data: bytes) -> None:
     assert rgb.shape == (6, 5, 3) and np.all(np.isfinite(rgb))
 
 
-_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_SETTINGS
