@@ -17,6 +17,7 @@ compilation.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -147,90 +148,249 @@ def _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, rgb
     rgb[own] = _value(src, y, x, black, scale, gain_map, use_map)
 
 
+@njit(cache=True)
+def _row_levels(y, w, black, scale, brow, srow):
+    """Per-column black and scale of row y (the two sites of its parity, alternating)."""
+    ry = (y & 1) << 1
+    b0, b1 = black[ry], black[ry | 1]
+    s0, s1 = scale[ry], scale[ry | 1]
+    for x in range(0, w - 1, 2):
+        brow[x] = b0
+        brow[x + 1] = b1
+        srow[x] = s0
+        srow[x + 1] = s1
+    if w & 1:
+        brow[w - 1] = b0
+        srow[w - 1] = s0
+
+
+@njit(cache=True)
+def _norm_row(src, y, black, scale, gain_map, use_map, brow, srow, dst):
+    """dst[x] = max(src[y, x] - black, 0) * scale (* gain_map[y, x]) for one row."""
+    w = src.shape[1]
+    _row_levels(y, w, black, scale, brow, srow)
+    row = src[y]
+    if use_map:
+        g = gain_map[y]
+        for x in range(w):
+            d = np.float32(row[x]) - brow[x]
+            dst[x] = max(d, np.float32(0.0)) * srow[x] * g[x]
+    else:
+        for x in range(w):
+            d = np.float32(row[x]) - brow[x]
+            dst[x] = max(d, np.float32(0.0)) * srow[x]
+
+
+@njit(cache=True)
+def _ensure_norm(r, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag):
+    """Slot of the ring buffer holding normalised row r (computed if not there yet)."""
+    slot = r % nbuf.shape[0]
+    if ntag[slot] != r:
+        _norm_row(src, r, black, scale, gain_map, use_map, brow, srow, nbuf[slot])
+        ntag[slot] = r
+    return slot
+
+
+@njit(cache=True)
+def _demosaic_row(y, src, black, scale, gain_map, use_map, site_ch, up, cur, dn, pix, rgbrow):
+    """Bilinear demosaic of row y into rgbrow (flat, interleaved R, G, B; length 3 W).
+
+    ``up``, ``cur``, ``dn`` are the normalised rows y - 1, y, y + 1 (only read in the interior).
+    """
+    h, w = src.shape
+    if y == 0 or y == h - 1 or w < 3:
+        for x in range(w):
+            _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, pix)
+            rgbrow[3 * x] = pix[0]
+            rgbrow[3 * x + 1] = pix[1]
+            rgbrow[3 * x + 2] = pix[2]
+        return
+    for k in range(2):
+        x = 0 if k == 0 else w - 1
+        _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, pix)
+        rgbrow[3 * x] = pix[0]
+        rgbrow[3 * x + 1] = pix[1]
+        rgbrow[3 * x + 2] = pix[2]
+    ry = (y & 1) << 1
+    half = np.float32(0.5)
+    quarter = np.float32(0.25)
+    for p in range(2):
+        c = site_ch[ry | p]
+        x0 = 1 if p == 1 else 2  # first interior column of this parity
+        if c == 1:
+            # green site: the row's other colour is horizontal, the remaining one vertical
+            h_is_red = site_ch[ry | (1 - p)] == 0
+            for x in range(x0, w - 1, 2):
+                hv = (cur[x - 1] + cur[x + 1]) * half
+                vv = (up[x] + dn[x]) * half
+                if h_is_red:
+                    rgbrow[3 * x] = hv
+                    rgbrow[3 * x + 2] = vv
+                else:
+                    rgbrow[3 * x] = vv
+                    rgbrow[3 * x + 2] = hv
+                rgbrow[3 * x + 1] = cur[x]
+        else:
+            own = 0 if c == 0 else 2
+            other = 2 - own
+            for x in range(x0, w - 1, 2):
+                gv = (cur[x - 1] + cur[x + 1] + up[x] + dn[x]) * quarter
+                dv = (up[x - 1] + up[x + 1] + dn[x - 1] + dn[x + 1]) * quarter
+                rgbrow[3 * x + own] = cur[x]
+                rgbrow[3 * x + 1] = gv
+                rgbrow[3 * x + other] = dv
+
+
+@njit(cache=True)
+def _store_row(rgbrow, y, h, w, matrix, use_matrix, flip, out):
+    """Write one sensor row (flat interleaved RGB) into the oriented output, colour converted."""
+    if flip == 0 and not use_matrix:
+        o = out[y]
+        for x in range(w):
+            o[x, 0] = rgbrow[3 * x]
+            o[x, 1] = rgbrow[3 * x + 1]
+            o[x, 2] = rgbrow[3 * x + 2]
+        return
+    m00, m01, m02 = matrix[0, 0], matrix[0, 1], matrix[0, 2]
+    m10, m11, m12 = matrix[1, 0], matrix[1, 1], matrix[1, 2]
+    m20, m21, m22 = matrix[2, 0], matrix[2, 1], matrix[2, 2]
+    if flip == 0:
+        o = out[y]
+        for x in range(w):
+            r = rgbrow[3 * x]
+            g = rgbrow[3 * x + 1]
+            b = rgbrow[3 * x + 2]
+            o[x, 0] = m00 * r + m01 * g + m02 * b
+            o[x, 1] = m10 * r + m11 * g + m12 * b
+            o[x, 2] = m20 * r + m21 * g + m22 * b
+        return
+    for x in range(w):
+        r = rgbrow[3 * x]
+        g = rgbrow[3 * x + 1]
+        b = rgbrow[3 * x + 2]
+        oy, ox = _dest(y, x, h, w, flip)
+        if use_matrix:
+            out[oy, ox, 0] = m00 * r + m01 * g + m02 * b
+            out[oy, ox, 1] = m10 * r + m11 * g + m12 * b
+            out[oy, ox, 2] = m20 * r + m21 * g + m22 * b
+        else:
+            out[oy, ox, 0] = r
+            out[oy, ox, 1] = g
+            out[oy, ox, 2] = b
+
+
+def _chunks(h):
+    """Number of row bands for the parallel loops: a few per thread, so load stays balanced."""
+    return int(min(h, max(1, 4 * numba.get_num_threads())))
+
+
+@njit(cache=True)
+def _ensure_rgb(r, src, black, scale, gain_map, use_map, site_ch, brow, srow, nbuf, ntag,
+                pix, rbuf, rtag):
+    """Slot of the ring buffer holding demosaiced row r (computed if not there yet)."""
+    h = src.shape[0]
+    slot = r % rbuf.shape[0]
+    if rtag[slot] != r:
+        if r == 0 or r == h - 1:
+            _demosaic_row(r, src, black, scale, gain_map, use_map, site_ch, nbuf[0], nbuf[0],
+                          nbuf[0], pix, rbuf[slot])
+        else:
+            su = _ensure_norm(r - 1, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag)
+            sc = _ensure_norm(r, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag)
+            sd = _ensure_norm(r + 1, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag)
+            _demosaic_row(r, src, black, scale, gain_map, use_map, site_ch, nbuf[su], nbuf[sc],
+                          nbuf[sd], pix, rbuf[slot])
+        rtag[slot] = r
+    return slot
+
+
 @njit(cache=True, parallel=True)
-def demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out):
+def _demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n):
     """Bilinear demosaic of a raw (uint16) or normalised (float32) mosaic into ``out``.
 
     ``out`` is float32 H x W x 3 (or W x H x 3 when ``flip & 4``), written in output orientation.
     Interior pixels use the 3x3 bilinear kernels (same definition as LibRaw ``lin_interpolate``),
-    the one-pixel border uses LibRaw's ``border_interpolate`` rule.
+    the one-pixel border uses LibRaw's ``border_interpolate`` rule. Each thread walks a band of
+    rows with a ring of normalised rows, so every raw value is normalised once per band.
     """
     h, w = src.shape
     use_map = gain_map.shape[0] > 0
-    half = np.float32(0.5)
-    quarter = np.float32(0.25)
-    for y in prange(h):
-        rgb = np.empty(3, np.float32)
-        border_row = y == 0 or y == h - 1
-        if border_row or w < 3:
-            for x in range(w):
-                _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, rgb)
-                oy, ox = _dest(y, x, h, w, flip)
-                _store(out, oy, ox, rgb[0], rgb[1], rgb[2], matrix, use_matrix)
-            continue
-        for k in range(2):
-            x = 0 if k == 0 else w - 1
-            _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, rgb)
-            oy, ox = _dest(y, x, h, w, flip)
-            _store(out, oy, ox, rgb[0], rgb[1], rgb[2], matrix, use_matrix)
-        ry = (y & 1) << 1
-        # per-row constants: the two site kinds of this row
-        for x in range(1, w - 1):
-            site = ry | (x & 1)
-            c = site_ch[site]
-            # neighbours (normalised)
-            sl = ry | ((x - 1) & 1)
-            su = (((y - 1) & 1) << 1) | (x & 1)
-            sd = su
-            sul = (((y - 1) & 1) << 1) | ((x - 1) & 1)
-            bc, sc = black[site], scale[site]
-            vc = np.float32(src[y, x]) - bc
-            vc = (vc if vc > 0 else np.float32(0.0)) * sc
-            vl = np.float32(src[y, x - 1]) - black[sl]
-            vl = (vl if vl > 0 else np.float32(0.0)) * scale[sl]
-            vr = np.float32(src[y, x + 1]) - black[sl]
-            vr = (vr if vr > 0 else np.float32(0.0)) * scale[sl]
-            vu = np.float32(src[y - 1, x]) - black[su]
-            vu = (vu if vu > 0 else np.float32(0.0)) * scale[su]
-            vd = np.float32(src[y + 1, x]) - black[sd]
-            vd = (vd if vd > 0 else np.float32(0.0)) * scale[sd]
-            if use_map:
-                vc *= gain_map[y, x]
-                vl *= gain_map[y, x - 1]
-                vr *= gain_map[y, x + 1]
-                vu *= gain_map[y - 1, x]
-                vd *= gain_map[y + 1, x]
-            if c == 1:
-                # green site: horizontal neighbours are one colour, vertical ones the other
-                hv = (vl + vr) * half
-                vv = (vu + vd) * half
-                if site_ch[sl] == 0:
-                    r, g, b = hv, vc, vv
-                else:
-                    r, g, b = vv, vc, hv
-            else:
-                bul, sul_s = black[sul], scale[sul]
-                d1 = np.float32(src[y - 1, x - 1]) - bul
-                d2 = np.float32(src[y - 1, x + 1]) - bul
-                d3 = np.float32(src[y + 1, x - 1]) - bul
-                d4 = np.float32(src[y + 1, x + 1]) - bul
-                d1 = (d1 if d1 > 0 else np.float32(0.0)) * sul_s
-                d2 = (d2 if d2 > 0 else np.float32(0.0)) * sul_s
-                d3 = (d3 if d3 > 0 else np.float32(0.0)) * sul_s
-                d4 = (d4 if d4 > 0 else np.float32(0.0)) * sul_s
-                if use_map:
-                    d1 *= gain_map[y - 1, x - 1]
-                    d2 *= gain_map[y - 1, x + 1]
-                    d3 *= gain_map[y + 1, x - 1]
-                    d4 *= gain_map[y + 1, x + 1]
-                gv = (vl + vr + vu + vd) * quarter
-                dv = (d1 + d2 + d3 + d4) * quarter
-                if c == 0:
-                    r, g, b = vc, gv, dv
-                else:
-                    r, g, b = dv, gv, vc
-            oy, ox = _dest(y, x, h, w, flip)
-            _store(out, oy, ox, r, g, b, matrix, use_matrix)
+    for ci in prange(n):
+        y0 = ci * h // n
+        y1 = (ci + 1) * h // n
+        brow = np.empty(w, np.float32)
+        srow = np.empty(w, np.float32)
+        nbuf = np.empty((4, w), np.float32)
+        ntag = np.full(4, -1, np.int64)
+        rbuf = np.empty((1, 3 * w), np.float32)
+        rtag = np.full(1, -1, np.int64)
+        pix = np.empty(3, np.float32)
+        for y in range(y0, y1):
+            slot = _ensure_rgb(y, src, black, scale, gain_map, use_map, site_ch, brow, srow,
+                               nbuf, ntag, pix, rbuf, rtag)
+            _store_row(rbuf[slot], y, h, w, matrix, use_matrix, flip, out)
+
+
+@njit(cache=True)
+def _median3_row(a, b, c, w, lo, mi, hi, med):
+    """3x3 median per channel of one row from its three (clamped) neighbour rows, all flat
+    interleaved RGB of length 3 W. scipy's 'reflect' border equals clamping for a 3x3 window."""
+    n = 3 * w
+    for i in range(n):
+        p = a[i]
+        q = b[i]
+        r = c[i]
+        lo1 = min(p, q)
+        hi1 = max(p, q)
+        lo[i + 3] = min(lo1, r)
+        hi[i + 3] = max(hi1, r)
+        mi[i + 3] = max(lo1, min(hi1, r))
+    for k in range(3):
+        lo[k] = lo[3 + k]
+        mi[k] = mi[3 + k]
+        hi[k] = hi[3 + k]
+        lo[n + 3 + k] = lo[n + k]
+        mi[n + 3 + k] = mi[n + k]
+        hi[n + 3 + k] = hi[n + k]
+    for i in range(n):
+        l = max(max(lo[i], lo[i + 3]), lo[i + 6])
+        h = min(min(hi[i], hi[i + 3]), hi[i + 6])
+        m1 = mi[i]
+        m2 = mi[i + 3]
+        m3 = mi[i + 6]
+        mm = max(min(m1, m2), min(max(m1, m2), m3))
+        med[i] = max(min(l, mm), min(max(l, mm), h))
+
+
+@njit(cache=True, parallel=True)
+def _demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n):
+    """``demosaic_fused`` followed by a 3x3 median per channel, without a full-frame temporary:
+    each thread keeps a ring of demosaiced rows and filters them as they come."""
+    h, w = src.shape
+    use_map = gain_map.shape[0] > 0
+    for ci in prange(n):
+        y0 = ci * h // n
+        y1 = (ci + 1) * h // n
+        brow = np.empty(w, np.float32)
+        srow = np.empty(w, np.float32)
+        nbuf = np.empty((4, w), np.float32)
+        ntag = np.full(4, -1, np.int64)
+        rbuf = np.empty((4, 3 * w), np.float32)
+        rtag = np.full(4, -1, np.int64)
+        pix = np.empty(3, np.float32)
+        lo = np.empty(3 * w + 6, np.float32)
+        mi = np.empty(3 * w + 6, np.float32)
+        hi = np.empty(3 * w + 6, np.float32)
+        med = np.empty(3 * w, np.float32)
+        for y in range(y0, y1):
+            su = _ensure_rgb(max(y - 1, 0), src, black, scale, gain_map, use_map, site_ch, brow,
+                             srow, nbuf, ntag, pix, rbuf, rtag)
+            sc = _ensure_rgb(y, src, black, scale, gain_map, use_map, site_ch, brow, srow, nbuf,
+                             ntag, pix, rbuf, rtag)
+            sd = _ensure_rgb(min(y + 1, h - 1), src, black, scale, gain_map, use_map, site_ch,
+                             brow, srow, nbuf, ntag, pix, rbuf, rtag)
+            _median3_row(rbuf[su], rbuf[sc], rbuf[sd], w, lo, mi, hi, med)
+            _store_row(med, y, h, w, matrix, use_matrix, flip, out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,61 +436,26 @@ def _reflect(i, n):
     return i if i < n else period - 1 - i
 
 
-@njit(cache=True, inline="always")
-def _sort3(a, b, c):
-    if a > b:
-        a, b = b, a
-    if b > c:
-        b, c = c, b
-    if a > b:
-        a, b = b, a
-    return a, b, c
-
-
-@njit(cache=True, inline="always")
-def _med3(a, b, c):
-    return max(min(a, b), min(max(a, b), c))
-
-
 @njit(cache=True, parallel=True)
-def median3_color(rgb, matrix, use_matrix, flip, out):
+def _median3_color(rgb, matrix, use_matrix, flip, out, n):
     """3x3 median per channel (scipy reflect borders), then colour matrix and orientation.
 
-    Each column of three is sorted once and reused by the three windows that contain it; the
-    window median is ``med3(max of lows, med3 of mids, min of highs)`` of the sorted columns.
+    ``rgb`` is float32 H x W x 3. Each column of three is sorted once (min / mid / max, as flat
+    rows the compiler vectorises) and shared by the three windows containing it; the window
+    median is ``med3(max of lows, med3 of mids, min of highs)``.
     """
-    h, w, nc = rgb.shape
-    for y in prange(h):
-        y0 = _reflect(y - 1, h)
-        y2 = _reflect(y + 1, h)
-        lo = np.empty((3, w + 2), np.float32)
-        mi = np.empty((3, w + 2), np.float32)
-        hi = np.empty((3, w + 2), np.float32)
-        for j in range(w + 2):
-            xs = _reflect(j - 1, w)
-            for c in range(3):
-                a, b, d = _sort3(rgb[y0, xs, c], rgb[y, xs, c], rgb[y2, xs, c])
-                lo[c, j] = a
-                mi[c, j] = b
-                hi[c, j] = d
-        for x in range(w):
-            r = _med3(
-                max(max(lo[0, x], lo[0, x + 1]), lo[0, x + 2]),
-                _med3(mi[0, x], mi[0, x + 1], mi[0, x + 2]),
-                min(min(hi[0, x], hi[0, x + 1]), hi[0, x + 2]),
-            )
-            g = _med3(
-                max(max(lo[1, x], lo[1, x + 1]), lo[1, x + 2]),
-                _med3(mi[1, x], mi[1, x + 1], mi[1, x + 2]),
-                min(min(hi[1, x], hi[1, x + 1]), hi[1, x + 2]),
-            )
-            b = _med3(
-                max(max(lo[2, x], lo[2, x + 1]), lo[2, x + 2]),
-                _med3(mi[2, x], mi[2, x + 1], mi[2, x + 2]),
-                min(min(hi[2, x], hi[2, x + 1]), hi[2, x + 2]),
-            )
-            oy, ox = _dest(y, x, h, w, flip)
-            _store(out, oy, ox, r, g, b, matrix, use_matrix)
+    h, w, _ = rgb.shape
+    flat = rgb.reshape(h, 3 * w)
+    for ci in prange(n):
+        y0 = ci * h // n
+        y1 = (ci + 1) * h // n
+        lo = np.empty(3 * w + 6, np.float32)
+        mi = np.empty(3 * w + 6, np.float32)
+        hi = np.empty(3 * w + 6, np.float32)
+        med = np.empty(3 * w, np.float32)
+        for y in range(y0, y1):
+            _median3_row(flat[max(y - 1, 0)], flat[y], flat[min(y + 1, h - 1)], w, lo, mi, hi, med)
+            _store_row(med, y, h, w, matrix, use_matrix, flip, out)
 
 
 @njit(cache=True, inline="always")
@@ -445,3 +570,25 @@ def encode_gamma(src, mode, g, out):
         elif mode == 3:
             v = v**inv_g
         out[i] = min(v, np.float32(1.0))
+
+
+# --------------------------------------------------------------------------------------------
+# Python entry points of the banded kernels (the band count depends on the thread count, which a
+# cached kernel may not read itself)
+
+
+def demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out):
+    """See :func:`_demosaic_fused`."""
+    _demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
+                    _chunks(src.shape[0]))
+
+
+def demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out):
+    """See :func:`_demosaic_median3_fused`."""
+    _demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
+                            _chunks(src.shape[0]))
+
+
+def median3_color(rgb, matrix, use_matrix, flip, out):
+    """See :func:`_median3_color`."""
+    _median3_color(rgb, matrix, use_matrix, flip, out, _chunks(rgb.shape[0]))

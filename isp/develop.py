@@ -9,9 +9,11 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
     -> colour matrix -> orientation                                  = ISPResult.linear
     ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
 
-and are fused where nothing external sits between them: without lens-shading opcodes and without
-denoise, a single pass reads the uint16 mosaic and writes the oriented, colour-converted linear
-image; with denoise, one pass demosaics and a second one filters, converts colour and orients.
+and are fused where nothing external sits between them: without lens-shading opcodes, a single
+parallel pass reads the uint16 mosaic and writes the oriented, colour-converted linear image
+(with ``denoise="median3"`` too: each thread filters a ring of freshly demosaiced rows). With
+``median5`` or with lens-shading opcodes, one pass demosaics into a camera-RGB temporary and a
+second one filters, converts colour and orients.
 """
 
 from __future__ import annotations
@@ -246,9 +248,11 @@ def develop(
     oh, ow = (w, h) if flip & 4 else (h, w)
     applied: tuple[str, ...] = ()
 
-    if shading is None and denoise == "off":
+    if shading is None and denoise in ("off", "median3"):
+        # one fused pass: levels, gains, demosaic (, median), colour, orientation
         out = np.empty((oh, ow, 3), np.float32)
-        _kernels.demosaic_fused(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out)
+        kernel = _kernels.demosaic_fused if denoise == "off" else _kernels.demosaic_median3_fused
+        kernel(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out)
     else:
         rgb = np.empty((h, w, 3), np.float32)
         _kernels.demosaic_fused(src, src_black, scale, src_map, site_ch, matrix, False, 0, rgb)

@@ -184,6 +184,54 @@ def test_read_raw_fields(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "cfa, black, white, neutral, orientation, extra",
+    [
+        ("RGGB", 0, 65535, None, 1, ()),
+        ("BGGR", (60, 62, 64, 66), 16383, (0.4, 1.0, 0.7), 6, ()),
+        ("GRBG", 512, 4095, (0.9, 1.0, 1.2), 8, ()),
+        ("GBRG", (1, 2, 3, 4), 1023, (0.5, 1.0, 0.5), 3, ()),
+        ("RGGB", 100, 4095, (0.5, 1.0, 0.6), 1, ((50712, 3, 3, (0, 2000, 4095), True),)),  # LinearizationTable
+        ("RGGB", 100, 4095, (0.5, 1.0, 0.6), 1, ((50829, 4, 4, (2, 4, 40, 60), True),)),  # ActiveArea
+    ],
+)
+def test_fast_dng_reader_equals_libraw(tmp_path, cfa, black, white, neutral, orientation, extra):
+    """Plain uncompressed DNGs are read with tifffile; the frame must equal LibRaw's own reading,
+    and files LibRaw treats specially (linearisation, active area) must be left to LibRaw."""
+    from isp.raw import _read_dng_fast, _read_libraw
+
+    rng = np.random.default_rng(5)
+    mosaic = rng.integers(0, int(white) + 1, size=(42, 64)).astype(np.uint16)
+    path = tmp_path / "plain.dng"
+    write_dng(path, mosaic, cfa=cfa, black_level=black, white_level=white, as_shot_neutral=neutral,
+              color_matrix1=np.array([[0.9, -0.3, -0.1], [-0.6, 1.4, 0.3], [-0.2, 0.3, 0.9]]),
+              orientation=orientation, extra_tags=extra)
+    fast, slow = _read_dng_fast(str(path)), _read_libraw(str(path))
+    if extra:
+        assert fast is None
+        return
+    assert fast is not None
+    (m1, cfa1, b1, w1, wb1, cm1, f1, mg1, _), (m2, cfa2, b2, w2, wb2, cm2, f2, mg2, _) = fast, slow
+    np.testing.assert_array_equal(m1, m2)
+    assert (cfa1, b1, w1, f1, mg1) == (cfa2, b2, w2, f2, mg2)
+    assert (wb1 is None) == (wb2 is None)
+    if wb1 is not None:
+        np.testing.assert_allclose(wb1, wb2, rtol=1e-6)
+    np.testing.assert_allclose(cm1, cm2, atol=1e-5)
+
+
+def test_fast_dng_reader_on_samples(samples_dir):
+    from isp.raw import _read_dng_fast, _read_libraw
+
+    samples = sorted(samples_dir.glob("*.dng"))
+    assert samples
+    for sample in samples:
+        a, b = _read_dng_fast(str(sample)), _read_libraw(str(sample))
+        assert a is not None, sample
+        assert np.array_equal(a[0], b[0]) and a[1:4] == b[1:4] and a[6:8] == b[6:8], sample
+        np.testing.assert_allclose(a[5], b[5], atol=1e-5)
+
+
+@pytest.mark.parametrize(
     "payload, error",
     [
         (b"", isp.CorruptRawError),
