@@ -133,7 +133,11 @@ def process_file(task: Task) -> dict[str, Any]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _process(task, rec, t0)
-        collector.messages.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+        # Warnings about this file (e.g. no usable camera WB); not the libraries' own chatter
+        # (Numba compile/caching notes depend on the process, not on the file).
+        collector.messages.extend(
+            f"{w.category.__name__}: {w.message}" for w in caught if not w.category.__module__.startswith("numba")
+        )
     finally:
         root.removeHandler(collector)
     rec["warnings"] = collector.messages
