@@ -155,6 +155,11 @@ def main(argv=None) -> int:
                     no_auto_bright=True, gamma=(1, 1), use_camera_wb=True,
                 )  # fmt: skip
 
+        # What the OpcodeList2 part costs when handed to develop's own fused kernels as a
+        # flat-field gain array (vignetting=<array>), instead of the separate mosaic pass.
+        t_field, field = timed(lambda: shading.mosaic_gain((h, w)), args.repeat)
+        t_fused, _ = timed(lambda: isp.develop(frame, vignetting=field), args.repeat)
+        del field
         t_libraw, _ = timed(libraw, max(1, args.repeat // 2))
         frame_read, _ = timed(lambda: isp.read_raw(path), max(1, args.repeat // 2))
 
@@ -166,6 +171,10 @@ def main(argv=None) -> int:
     out(f"{'  cost of the correction':44s} {extra:9.1f}   = {extra / t_auto:.0%} of the full develop, "
         f"{extra / mp:.1f} ms/MP\n")  # fmt: skip
     out(f"{'  flatness after correction (max |dev|, R G B)':44s} {' '.join(f'{x:.2%}' for x in flat)}\n")
+    out(f"{'GainMap x4 as a flat-field array instead:':44s}\n")
+    out(f"{'  LensShading.mosaic_gain (H x W field)':44s} {t_field:9.1f}\n")
+    out(f"{'  develop(vignetting=field), fused path':44s} {t_fused:9.1f}   "
+        f"= off + {t_fused - t_off:.1f} ms (+ the field)\n")  # fmt: skip
     out(f"{'read_raw (for scale)':44s} {frame_read:9.1f}\n")
     out(f"{'rawpy postprocess LINEAR (no opcodes applied)':44s} {t_libraw:9.1f}   "
         f"ours with correction / rawpy = {t_auto / t_libraw:.2f}\n")  # fmt: skip

@@ -386,3 +386,17 @@ def test_out_argument_and_in_place_application():
     np.testing.assert_array_equal(rgb2, want_rgb)
     with pytest.raises(ISPInputError, match=r"out must be a C-contiguous float32 array of shape \(30, 40, 3\), got float64"):
         shading.apply_to_rgb(rgb, out=np.empty((*shape, 3)))
+
+
+def test_gain_field_through_develop_equals_auto(samples_dir):
+    """OpcodeList2 GainMaps applied by develop ("auto") equal develop's own flat-field path fed
+    with ``LensShading.mosaic_gain``: the hook sits where the ISP contract says (after black
+    level and normalisation, before white balance)."""
+    isp = _develop_api()
+    from isp.opcodes import lens_shading_from_frame
+
+    frame = isp.read_raw(samples_dir / "shading_gainmap_4plane.dng")
+    field = lens_shading_from_frame(frame).mosaic_gain(frame.mosaic.shape)
+    auto = isp.develop(frame).linear
+    via_field = isp.develop(frame, vignetting=field).linear
+    np.testing.assert_allclose(auto, via_field, rtol=1e-5, atol=1e-6)
