@@ -180,7 +180,9 @@ class DaskExecutor(Executor):
                 host="127.0.0.1",
                 dashboard_address=None,
                 memory_limit=0,  # no spilling / memory-based restarts: as the local pool
-                scheduler_kwargs={"allowed_failures": 1},
+                # no dashboard; the scheduler's HTTP endpoints on a free loopback port (it would
+                # otherwise take :8787 and warn when another cluster holds it)
+                scheduler_kwargs={"allowed_failures": 1, "dashboard_address": "127.0.0.1:0"},
                 env=env,
             )
         log.info("started a local Dask cluster: %d worker(s), scheduler %s", n, self._cluster.scheduler_address)

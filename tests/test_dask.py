@@ -58,8 +58,8 @@ def cluster(clean_env):
     env = {TEST_CRASH_ENV: "crashme*", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
         cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, memory_limit=0, scheduler_kwargs={"allowed_failures": 1},
-                          env=env)
+                          dashboard_address=None, memory_limit=0, env=env,
+                          scheduler_kwargs={"allowed_failures": 1, "dashboard_address": "127.0.0.1:0"})
     client = Client(cl, set_as_default=False)
     try:
         yield cl, client
@@ -251,7 +251,7 @@ def test_model_cached_once_per_worker(tmp_path, samples_dir, cluster):
     _need_samples(samples_dir)
     gan = (REPO / "completion" / "weights" / "generator.pt").is_file()
     client = cluster[1]
-    client.restart()  # fresh worker processes: empty caches
+    before = {c["pid"]: c for c in client.run(worker_caches).values()}
     inp = tmp_path / "in"
     inp.mkdir()
     for i in range(6):
@@ -264,9 +264,10 @@ def test_model_cached_once_per_worker(tmp_path, samples_dir, cluster):
     per_pid = {}
     for r in result.records:
         per_pid[r["worker_pid"]] = per_pid.get(r["worker_pid"], 0) + 1
-    caches = {c["pid"]: c for c in client.run(worker_caches).values()}
+    after = {c["pid"]: c for c in client.run(worker_caches).values()}
     for pid, n in per_pid.items():
-        assert caches[pid]["pipelines"] == 1, (pid, n, caches)
+        old = before.get(pid, {"pipelines": 0, "generators": 0})  # earlier tests used other settings
+        assert after[pid]["pipelines"] == old["pipelines"] + 1, (pid, n, before, after)
         if gan:
-            assert caches[pid]["generators"] == 1, (pid, n, caches)
+            assert old["generators"] == 0 and after[pid]["generators"] == 1, (pid, n, before, after)
     assert max(per_pid.values()) >= 2  # some worker handled several files with one model
