@@ -161,7 +161,10 @@ def _gain_map_problem(
         if not -(2**31) <= value < 2**31:
             return f"{name} must fit an int32, got {value}"
     if bottom < top or right < left:
-        return f"area must have Top <= Bottom and Left <= Right, got (Top, Left, Bottom, Right) = ({top}, {left}, {bottom}, {right})"
+        return (
+            "area must have Top <= Bottom and Left <= Right, got (Top, Left, Bottom, Right) = "
+            f"({top}, {left}, {bottom}, {right})"
+        )
     if not 0 <= plane < 2**32:
         return f"Plane must be a uint32, got {plane}"
     if not 1 <= planes < 2**32:
@@ -766,8 +769,8 @@ class LensShading:
             logger.info("%s: %s", path or "<opcode list>", text)
             if warn and not op.optional:
                 warnings.warn(
-                    f"{path or '<opcode list>'}: {text}; the file marks it as not optional, "
-                    "so the result differs from what the camera maker intended",
+                    f"{path or '<opcode list>'}: {text}; the image is rendered without it, "
+                    "so it differs from what the file's maker intended",
                     UnsupportedOpcodeWarning,
                     stacklevel=3,
                 )
