@@ -68,6 +68,10 @@ def batch(tmp_path_factory, samples_dir):
     shutil.copy(samples_dir / "scene_grbg.mask.png", inp / "scene_grbg.mask.png")
     bad = inp / "bad"
     bad.mkdir()
+    shutil.copy(samples_dir / "scene_rggb.dng", bad / "wrong_mask.dng")  # good RAW, mask of the wrong size
+    from runner.png import encode_png
+
+    (bad / "wrong_mask.mask.png").write_bytes(encode_png(np.full((10, 20), 255, np.uint8)))
     (bad / "truncated.dng").write_bytes((samples_dir / "scene_rggb.dng").read_bytes()[:4096])
     (bad / "empty.nef").write_bytes(b"")
     (bad / "random.cr2").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
@@ -103,10 +107,14 @@ def test_batch_exit_status_and_report(batch):
         assert name in recs[name]["error"]["message"]
     for name in batch["unsupported"]:
         assert recs[name]["error"]["class"] == "UnsupportedRawError", recs[name]
-    n_bad = 3 + len(batch["unsupported"])
+    wrong = recs["wrong_mask.dng"]
+    assert wrong["status"] == "failed" and wrong["error"]["class"] == "MaskFileError"
+    assert "wrong_mask.mask.png" in wrong["error"]["message"] and "20 x 10" in wrong["error"]["message"]
+    n_bad = 4 + len(batch["unsupported"])
     assert report["summary"] == {"inputs": 3 + n_bad, "done": 3, "failed": n_bad, "skipped": 0,
-                                 "not_run": 0, "passed_over": 2}
-    assert sorted(Path(p).name for p in report["passed_over"]) == ["notes.txt", "scene_grbg.mask.png"]
+                                 "not_run": 0, "passed_over": 3}
+    assert sorted(Path(p).name for p in report["passed_over"]) == ["notes.txt", "scene_grbg.mask.png",
+                                                                   "wrong_mask.mask.png"]
     assert recs[MASKED]["mask"]["file"].endswith("scene_grbg.mask.png") and recs[MASKED]["mask"]["pixels"] > 0
     assert recs[MASKED]["completion"] == "biharmonic"
     assert recs["wb_cast.dng"]["completion"] is None  # no mask: completion skipped
