@@ -114,7 +114,8 @@ CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
 _CFA_CHOICES: tuple[str, ...] = get_args(CFA)
 
 # Sanity caps for values a real file never comes close to (the byte counts bound the rest).
-_MAX_OPCODE_LIST_BYTES = 256 * 1024 * 1024
+_MAX_OPCODE_LIST_BYTES = 64 * 1024 * 1024
+_MAX_OPCODES_PER_LIST = 4096  # real files carry a handful; bounds the per-opcode tables
 _MAX_MAP_POINTS_PER_AXIS = 65_535
 _MAX_MAP_PLANES = 4  # DNG SDK kMaxColorPlanes
 _MAX_ABS_GAIN = 1024.0
@@ -493,6 +494,8 @@ def parse_opcode_list(
     if len(buf) < 4:
         raise corrupt(f"expected at least 4 bytes (the opcode count), got {len(buf)}")
     (count,) = struct.unpack_from(">I", buf, 0)
+    if count > _MAX_OPCODES_PER_LIST:
+        raise corrupt(f"opcode count {count} is more than the {_MAX_OPCODES_PER_LIST} a list may plausibly hold")
     if count > (len(buf) - 4) // _HEADER.size:
         raise corrupt(
             f"opcode count {count} needs at least {4 + count * _HEADER.size} bytes, the tag holds {len(buf)}"

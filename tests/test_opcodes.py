@@ -186,6 +186,7 @@ MALFORMED = {
     "three bytes": b"\x00\x00\x01",
     "count larger than the data": struct.pack(">I", 5) + _header(9, 0),
     "huge count": struct.pack(">I", 0xFFFFFFFF),
+    "absurd number of opcodes": struct.pack(">I", 5000) + _header(1, 0) * 5000,
     "truncated header": struct.pack(">I", 1) + _header(9, 0)[:10],
     "param size overruns": struct.pack(">I", 1) + _header(1, 100) + b"\x00" * 20,
     "param size 2^32-1": struct.pack(">I", 1) + _header(9, 0xFFFFFFFF),
