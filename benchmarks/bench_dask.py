@@ -44,10 +44,10 @@ def run_cli(src: Path, out: Path, extra: list[str], env: dict[str, str]) -> floa
     return elapsed
 
 
-def same_outputs(a: Path, b: Path) -> bool:
+def differing_outputs(a: Path, b: Path) -> list[str]:
+    """Outputs under ``a`` missing from ``b`` or with other bytes there."""
     names = sorted(p.relative_to(a) for p in a.rglob("*.tif"))
-    return names == sorted(p.relative_to(b) for p in b.rglob("*.tif")) and all(
-        (a / n).read_bytes() == (b / n).read_bytes() for n in names)
+    return [str(n) for n in names if not (b / n).is_file() or (a / n).read_bytes() != (b / n).read_bytes()]
 
 
 def main() -> None:
@@ -93,7 +93,8 @@ def main() -> None:
             rows.append((f"--scheduler (running cluster, warm workers)", secs))
         finally:
             cluster.close()
-        ok = all(same_outputs(tmp / "local", tmp / d) for d in ("dask_own", "dask_cold", "dask_warm"))
+        differ = {d: differing_outputs(tmp / "local", tmp / d) for d in ("dask_own", "dask_cold", "dask_warm")}
+        differ = {d: names for d, names in differ.items() if names}
 
     base = args.files / rows[0][1] * 60
     print(f"{'':50s} {'seconds':>8s} {'files/min':>10s} {'vs local':>9s}")
@@ -101,7 +102,7 @@ def main() -> None:
         rate = args.files / secs * 60
         print(f"{name:50s} {secs:8.2f} {rate:10.1f} {rate / base:9.2f}")
     print(f"(starting the {n}-worker LocalCluster beforehand took {start_s:.2f} s; "
-          f"outputs byte-equal to the local pool's: {'yes' if ok else 'NO'})")
+          f"outputs byte-equal to the local pool's: {'yes' if not differ else 'NO: ' + repr(differ)})")
 
 
 if __name__ == "__main__":
