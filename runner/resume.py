@@ -27,7 +27,7 @@ SIDECAR_SUFFIX = ".rawcomplete.json"
 def package_version() -> str:
     """The installed rawcomplete version, else the one in the source tree's pyproject.toml."""
     try:
-        from importlib.metadata import PackageNotFoundError, version
+        from importlib.metadata import version
 
         return version("rawcomplete")
     except Exception:  # noqa: BLE001 - not installed: fall through to the source tree
