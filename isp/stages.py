@@ -12,6 +12,7 @@ Order used by :func:`isp.develop` (which fuses these into fewer passes)::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal, Union
 
@@ -521,6 +522,25 @@ def _gamma_code(gamma: object) -> tuple[int, float]:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _gamma_lut(mode: int, g: float) -> np.ndarray:
+    """The transfer curve sampled at x = (i / N)^2 (see ``_kernels.encode_gamma``)."""
+    from ._kernels import GAMMA_LUT_SIZE
+
+    x = np.linspace(0.0, 1.0, GAMMA_LUT_SIZE + 1) ** 2
+    if mode == 1:
+        y = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+    elif mode == 2:
+        y = np.where(x < 0.018, 4.5 * x, 1.099 * x**0.45 - 0.099)
+    elif mode == 3:
+        y = x ** (1.0 / g)
+    else:
+        y = x
+    lut = y.astype(np.float32)
+    lut.setflags(write=False)
+    return lut
+
+
 def encode_gamma(linear: np.ndarray, gamma: Union[str, float] = "srgb") -> np.ndarray:
     """Clip to [0, 1] and apply a transfer function for display.
 
@@ -543,5 +563,5 @@ def encode_gamma(linear: np.ndarray, gamma: Union[str, float] = "srgb") -> np.nd
     src = _real_array(linear, "linear", (1, 2, 3, 4))
     flat = np.ascontiguousarray(src, dtype=np.float32).reshape(-1)
     out = np.empty(flat.shape, np.float32)
-    _kernels.encode_gamma(flat, mode, g, out)
+    _kernels.encode_gamma(flat, mode, g, _gamma_lut(mode, g), out)
     return out.reshape(src.shape)
