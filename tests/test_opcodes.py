@@ -121,6 +121,7 @@ def _tag_bytes(path, code):
     return None
 
 
+@pytest.mark.shared
 def test_gopro_gpr_four_per_site_gain_maps(shared_raw):
     """The GoPro HERO8 GPR (a DNG LibRaw cannot decode) carries four per-Bayer-site GainMaps."""
     data = _tag_bytes(shared_raw / "GoPro_HERO8_Black.GPR", 51009)
@@ -146,6 +147,7 @@ def test_gopro_gpr_four_per_site_gain_maps(shared_raw):
     assert shading.skipped == ()
 
 
+@pytest.mark.shared
 def test_lg_linear_dng_map_polynomials_are_reported(shared_raw):
     """The LG G4 DNG (Adobe Camera Raw) carries three non-optional MapPolynomial opcodes."""
     data = _tag_bytes(shared_raw / "LG_G4_linear_ACR.dng", 51009)
