@@ -29,7 +29,7 @@ from runner.discover import discover, output_path
 from runner.errors import OutputError, PipelineInputError
 from runner.executors import Executor, make_executor
 from runner.masks import sidecar_path
-from runner.resume import fingerprint, has_sidecar, is_complete, package_version
+from runner.resume import fingerprint, has_sidecar, is_complete, known_input_digest, package_version
 from runner.settings import Settings
 from runner.work import Task, error_record, new_record, process_file
 from runner.writers import atomic_write_bytes, sweep_partials
@@ -100,7 +100,8 @@ def plan(
             reason = "output exists (use --overwrite to replace it, --resume to re-make stale outputs)"
             if settings.resume:
                 try:
-                    fp = fingerprint(item.path, processing, mask_path=mask)["fingerprint"]
+                    fp = fingerprint(item.path, processing, mask_path=mask,
+                                     input_digest=known_input_digest(out, item.path))["fingerprint"]
                 except OSError as exc:
                     decided.append(error_record(task, OutputError(f"cannot read {str(item.path)!r}: {exc}")))
                     continue

@@ -4,7 +4,8 @@ After an output ``OUTDIR/a/x.tif`` is written, the runner writes ``OUTDIR/a/.x.t
 (atomically, after the image) holding the fingerprint: sha256 of the input's bytes, of the
 sidecar mask's bytes (if any), of the settings that decide the output's content and of the
 rawcomplete version. ``--resume`` skips an input when its output exists, its sidecar's fingerprint
-equals the one computed now and the output still has the size recorded. A sidecar is JSON, so it
+equals the one computed now and the output still has the size recorded. The input is hashed
+again only when its size or modification time differ from those recorded in the sidecar. A sidecar is JSON, so it
 also says which input and settings produced an output.
 """
 
@@ -72,9 +73,12 @@ def write_sidecar(output: str | os.PathLike[str], record: Mapping[str, Any], *, 
     from runner.writers import atomic_write_bytes
 
     output = Path(output)
+    st = os.stat(input_path)
     data = {
         **record,
         "input": str(input_path),
+        "input_size": st.st_size,
+        "input_mtime_ns": st.st_mtime_ns,
         "output": output.name,
         "output_size": output.stat().st_size,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -91,6 +95,20 @@ def is_complete(output: str | os.PathLike[str], expected_fingerprint: str) -> bo
     except (OSError, ValueError):
         return False
     return data.get("fingerprint") == expected_fingerprint and data.get("output_size") == size
+
+
+def known_input_digest(output: str | os.PathLike[str], input_path: str | os.PathLike[str]) -> str | None:
+    """The input's sha256 recorded in ``output``'s sidecar, if the input's size and mtime still
+    match what was recorded (as make and rsync trust them); None otherwise, then hash again."""
+    try:
+        data = json.loads(sidecar_for(output).read_text())
+        st = os.stat(input_path)
+    except (OSError, ValueError):
+        return None
+    if data.get("input_size") == st.st_size and data.get("input_mtime_ns") == st.st_mtime_ns:
+        digest = data.get("input_sha256")
+        return digest if isinstance(digest, str) else None
+    return None
 
 
 def has_sidecar(output: str | os.PathLike[str]) -> bool:

@@ -360,6 +360,12 @@ def test_fingerprint_tracks_input_mask_and_settings(tmp_path):
     assert not is_complete(out, base)
     out.write_bytes(b"image, but changed")
     assert not is_complete(out, fp["fingerprint"])
+    # the recorded digest is trusted while the input's size and mtime are unchanged
+    from runner.resume import known_input_digest
+
+    assert known_input_digest(out, raw) == fp["input_sha256"]
+    os.utime(raw, ns=(1, 1))
+    assert known_input_digest(out, raw) is None
 
 
 # -------------------------------------------------------------------------------- executors
