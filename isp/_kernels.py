@@ -459,82 +459,180 @@ def _median3_color(rgb, matrix, use_matrix, flip, out, n):
 
 
 @njit(cache=True, inline="always")
-def _sort5(v):
-    # optimal 9-comparator network for 5 elements
-    for i, j in ((0, 1), (3, 4), (2, 4), (2, 3), (1, 4), (0, 3), (0, 2), (1, 3), (1, 2)):
-        if v[i] > v[j]:
-            v[i], v[j] = v[j], v[i]
+def _median25_sorted_columns(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16, v17, v18, v19, v20, v21, v22, v23, v24):
+    """Median of a 5x5 window given its columns sorted (v[5 * rank + column]): the rows are
+    sorted next (only as far as needed), then the 13 values that can still be the median
+    (6 are provably below it, 6 above) go through a sorting network pruned to its middle
+    output. Generated, and checked against numpy.median on all 0-1 inputs (0-1 principle); straight-line
+    min/max code, so loops calling it vectorise."""
+    v0, v1 = min(v0, v1), max(v0, v1)
+    v3, v4 = min(v3, v4), max(v3, v4)
+    v2, v4 = min(v2, v4), max(v2, v4)
+    v3 = max(v2, v3)
+    v1, v4 = min(v1, v4), max(v1, v4)
+    v3 = max(v0, v3)
+    v3 = max(v1, v3)
+    v5, v6 = min(v5, v6), max(v5, v6)
+    v8, v9 = min(v8, v9), max(v8, v9)
+    v7, v9 = min(v7, v9), max(v7, v9)
+    v7, v8 = min(v7, v8), max(v7, v8)
+    v6, v9 = min(v6, v9), max(v6, v9)
+    v5, v8 = min(v5, v8), max(v5, v8)
+    v7 = max(v5, v7)
+    v6, v8 = min(v6, v8), max(v6, v8)
+    v7 = max(v6, v7)
+    v10, v11 = min(v10, v11), max(v10, v11)
+    v13, v14 = min(v13, v14), max(v13, v14)
+    v12, v14 = min(v12, v14), max(v12, v14)
+    v12, v13 = min(v12, v13), max(v12, v13)
+    v11 = min(v11, v14)
+    v10, v13 = min(v10, v13), max(v10, v13)
+    v12 = max(v10, v12)
+    v11, v13 = min(v11, v13), max(v11, v13)
+    v11, v12 = min(v11, v12), max(v11, v12)
+    v15, v16 = min(v15, v16), max(v15, v16)
+    v18, v19 = min(v18, v19), max(v18, v19)
+    v17, v19 = min(v17, v19), max(v17, v19)
+    v17, v18 = min(v17, v18), max(v17, v18)
+    v16 = min(v16, v19)
+    v15, v18 = min(v15, v18), max(v15, v18)
+    v15, v17 = min(v15, v17), max(v15, v17)
+    v16 = min(v16, v18)
+    v16, v17 = min(v16, v17), max(v16, v17)
+    v20, v21 = min(v20, v21), max(v20, v21)
+    v23, v24 = min(v23, v24), max(v23, v24)
+    v22, v24 = min(v22, v24), max(v22, v24)
+    v22, v23 = min(v22, v23), max(v22, v23)
+    v21 = min(v21, v24)
+    v20, v23 = min(v20, v23), max(v20, v23)
+    v20, v22 = min(v20, v22), max(v20, v22)
+    v21 = min(v21, v23)
+    v21 = min(v21, v22)
+    v3, v4 = min(v3, v4), max(v3, v4)
+    v7, v8 = min(v7, v8), max(v7, v8)
+    v3, v7 = min(v3, v7), max(v3, v7)
+    v4, v8 = min(v4, v8), max(v4, v8)
+    v4, v7 = min(v4, v7), max(v4, v7)
+    v9, v11 = min(v9, v11), max(v9, v11)
+    v12, v13 = min(v12, v13), max(v12, v13)
+    v9, v12 = min(v9, v12), max(v9, v12)
+    v11, v13 = min(v11, v13), max(v11, v13)
+    v11, v12 = min(v11, v12), max(v11, v12)
+    v3, v9 = min(v3, v9), max(v3, v9)
+    v7, v12 = min(v7, v12), max(v7, v12)
+    v7, v9 = min(v7, v9), max(v7, v9)
+    v4, v11 = min(v4, v11), max(v4, v11)
+    v8 = min(v8, v13)
+    v8, v11 = min(v8, v11), max(v8, v11)
+    v4, v7 = min(v4, v7), max(v4, v7)
+    v8, v9 = min(v8, v9), max(v8, v9)
+    v11, v12 = min(v11, v12), max(v11, v12)
+    v15, v16 = min(v15, v16), max(v15, v16)
+    v17, v20 = min(v17, v20), max(v17, v20)
+    v15, v17 = min(v15, v17), max(v15, v17)
+    v16, v20 = min(v16, v20), max(v16, v20)
+    v16, v17 = min(v16, v17), max(v16, v17)
+    v15, v21 = min(v15, v21), max(v15, v21)
+    v17, v21 = min(v17, v21), max(v17, v21)
+    v16, v17 = min(v16, v17), max(v16, v17)
+    v20, v21 = min(v20, v21), max(v20, v21)
+    v15 = max(v3, v15)
+    v9 = min(v9, v21)
+    v15 = max(v9, v15)
+    v17 = max(v7, v17)
+    v12 = min(v12, v17)
+    v12 = min(v12, v15)
+    v16 = max(v4, v16)
+    v11 = min(v11, v16)
+    v8 = min(v8, v20)
+    v11 = max(v8, v11)
+    v12 = max(v11, v12)
+    return v12
 
 
 @njit(cache=True)
-def _median_of_sorted_columns(cols, c, x):
-    """13th smallest of the 25 values in the 5 sorted columns cols[c, x .. x+4, 0..4]:
-    a 5-way merge stopped after 13 steps."""
-    p0 = 0
-    p1 = 0
-    p2 = 0
-    p3 = 0
-    p4 = 0
-    big = np.float32(np.inf)
-    v = big
-    for _ in range(13):
-        a0 = cols[c, x, p0] if p0 < 5 else big
-        a1 = cols[c, x + 1, p1] if p1 < 5 else big
-        a2 = cols[c, x + 2, p2] if p2 < 5 else big
-        a3 = cols[c, x + 3, p3] if p3 < 5 else big
-        a4 = cols[c, x + 4, p4] if p4 < 5 else big
-        v = a0
-        k = 0
-        if a1 < v:
-            v = a1
-            k = 1
-        if a2 < v:
-            v = a2
-            k = 2
-        if a3 < v:
-            v = a3
-            k = 3
-        if a4 < v:
-            v = a4
-            k = 4
-        if k == 0:
-            p0 += 1
-        elif k == 1:
-            p1 += 1
-        elif k == 2:
-            p2 += 1
-        elif k == 3:
-            p3 += 1
-        else:
-            p4 += 1
-    return v
+def _median5_row(rows, w, srt, med):
+    """5x5 median per channel of one row. ``rows`` holds the five (reflected) neighbour rows,
+    flat interleaved RGB of length 3 W; ``srt`` (5 x (3 W + 12)) receives their columns sorted,
+    padded by two reflected columns each side (scipy 'reflect'); ``med`` the result."""
+    n = 3 * w
+    r0, r1, r2, r3, r4 = rows[0], rows[1], rows[2], rows[3], rows[4]
+    s0, s1, s2, s3, s4 = srt[0], srt[1], srt[2], srt[3], srt[4]
+    for i in range(n):
+        a, b, c, d, e = r0[i], r1[i], r2[i], r3[i], r4[i]
+        a, b = min(a, b), max(a, b)
+        d, e = min(d, e), max(d, e)
+        c, e = min(c, e), max(c, e)
+        c, d = min(c, d), max(c, d)
+        b, e = min(b, e), max(b, e)
+        a, d = min(a, d), max(a, d)
+        a, c = min(a, c), max(a, c)
+        b, d = min(b, d), max(b, d)
+        b, c = min(b, c), max(b, c)
+        s0[i + 6] = a
+        s1[i + 6] = b
+        s2[i + 6] = c
+        s3[i + 6] = d
+        s4[i + 6] = e
+    for j in (-2, -1, w, w + 1):  # padding columns, reflected
+        src_col = _reflect(j, w)
+        for k in range(5):
+            for ch in range(3):
+                srt[k, 6 + 3 * j + ch] = srt[k, 6 + 3 * src_col + ch]
+    for i in range(n):
+        med[i] = _median25_sorted_columns(
+            s0[i], s0[i + 3], s0[i + 6], s0[i + 9], s0[i + 12],
+            s1[i], s1[i + 3], s1[i + 6], s1[i + 9], s1[i + 12],
+            s2[i], s2[i + 3], s2[i + 6], s2[i + 9], s2[i + 12],
+            s3[i], s3[i + 3], s3[i + 6], s3[i + 9], s3[i + 12],
+            s4[i], s4[i + 3], s4[i + 6], s4[i + 9], s4[i + 12],
+        )
 
 
 @njit(cache=True, parallel=True)
-def median5_color(rgb, matrix, use_matrix, flip, out):
-    """5x5 median per channel (scipy reflect borders), then colour matrix and orientation.
+def _median5_color(rgb, matrix, use_matrix, flip, out, n):
+    """5x5 median per channel (scipy reflect borders), then colour matrix and orientation."""
+    h, w, _ = rgb.shape
+    flat = rgb.reshape(h, 3 * w)
+    for ci in prange(n):
+        y0 = ci * h // n
+        y1 = (ci + 1) * h // n
+        rows = np.empty((5, 3 * w), np.float32)
+        srt = np.empty((5, 3 * w + 12), np.float32)
+        med = np.empty(3 * w, np.float32)
+        for y in range(y0, y1):
+            for k in range(5):
+                rows[k] = flat[_reflect(y + k - 2, h)]
+            _median5_row(rows, w, srt, med)
+            _store_row(med, y, h, w, matrix, use_matrix, flip, out)
 
-    Columns of five are sorted once by a 9-comparator network and shared by the five windows
-    containing them; each window median is a 13-step merge of its five sorted columns.
-    """
-    h, w, nc = rgb.shape
-    for y in prange(h):
-        rows = np.empty(5, np.int64)
-        for k in range(5):
-            rows[k] = _reflect(y + k - 2, h)
-        cols = np.empty((3, w + 4, 5), np.float32)
-        for j in range(w + 4):
-            xs = _reflect(j - 2, w)
-            for c in range(3):
-                for k in range(5):
-                    cols[c, j, k] = rgb[rows[k], xs, c]
-                _sort5(cols[c, j])
-        for x in range(w):
-            r = _median_of_sorted_columns(cols, 0, x)
-            g = _median_of_sorted_columns(cols, 1, x)
-            b = _median_of_sorted_columns(cols, 2, x)
-            oy, ox = _dest(y, x, h, w, flip)
-            _store(out, oy, ox, r, g, b, matrix, use_matrix)
+
+@njit(cache=True, parallel=True)
+def _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n):
+    """``demosaic_fused`` followed by a 5x5 median per channel, on a ring of demosaiced rows."""
+    h, w = src.shape
+    use_map = gain_map.shape[0] > 0
+    for ci in prange(n):
+        y0 = ci * h // n
+        y1 = (ci + 1) * h // n
+        brow = np.empty(w, np.float32)
+        srow = np.empty(w, np.float32)
+        nbuf = np.empty((4, w), np.float32)
+        ntag = np.full(4, -1, np.int64)
+        rbuf = np.empty((8, 3 * w), np.float32)
+        rtag = np.full(8, -1, np.int64)
+        pix = np.empty(3, np.float32)
+        rows = np.empty((5, 3 * w), np.float32)
+        srt = np.empty((5, 3 * w + 12), np.float32)
+        med = np.empty(3 * w, np.float32)
+        for y in range(y0, y1):
+            for k in range(5):
+                r = _reflect(y + k - 2, h)
+                slot = _ensure_rgb(r, src, black, scale, gain_map, use_map, site_ch, brow, srow,
+                                   nbuf, ntag, pix, rbuf, rtag)
+                rows[k] = rbuf[slot]
+            _median5_row(rows, w, srt, med)
+            _store_row(med, y, h, w, matrix, use_matrix, flip, out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -624,3 +722,14 @@ def demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_mat
 def median3_color(rgb, matrix, use_matrix, flip, out):
     """See :func:`_median3_color`."""
     _median3_color(rgb, matrix, use_matrix, flip, out, _chunks(rgb.shape[0]))
+
+
+def median5_color(rgb, matrix, use_matrix, flip, out):
+    """See :func:`_median5_color`."""
+    _median5_color(rgb, matrix, use_matrix, flip, out, _chunks(rgb.shape[0]))
+
+
+def demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out):
+    """See :func:`_demosaic_median5_fused`."""
+    _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
+                            _chunks(src.shape[0]))

@@ -11,9 +11,9 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
 
 and are fused where nothing external sits between them: without lens-shading opcodes, a single
 parallel pass reads the uint16 mosaic and writes the oriented, colour-converted linear image
-(with ``denoise="median3"`` too: each thread filters a ring of freshly demosaiced rows). With
-``median5`` or with lens-shading opcodes, one pass demosaics into a camera-RGB temporary and a
-second one filters, converts colour and orients.
+(with a median denoise too: each thread filters a ring of freshly demosaiced rows). With
+lens-shading opcodes, which work on whole arrays, one pass demosaics into a camera-RGB temporary
+and a second one filters, converts colour and orients.
 """
 
 from __future__ import annotations
@@ -248,10 +248,14 @@ def develop(
     oh, ow = (w, h) if flip & 4 else (h, w)
     applied: tuple[str, ...] = ()
 
-    if shading is None and denoise in ("off", "median3"):
+    if shading is None:
         # one fused pass: levels, gains, demosaic (, median), colour, orientation
         out = np.empty((oh, ow, 3), np.float32)
-        kernel = _kernels.demosaic_fused if denoise == "off" else _kernels.demosaic_median3_fused
+        kernel = {
+            "off": _kernels.demosaic_fused,
+            "median3": _kernels.demosaic_median3_fused,
+            "median5": _kernels.demosaic_median5_fused,
+        }[denoise]
         kernel(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out)
     else:
         rgb = np.empty((h, w, 3), np.float32)
