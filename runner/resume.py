@@ -37,7 +37,7 @@ def package_version() -> str:
     try:
         import tomllib
 
-        return str(tomllib.loads(pyproject.read_text())["project"]["version"]) + "+src"
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
     except Exception:  # noqa: BLE001
         return "unknown"
 
