@@ -259,6 +259,13 @@ class DaskExecutor(Executor):
         if self.check_paths:
             self.check_workers(sent)
         client = self.client
+        threaded = sorted(w for w, n in client.nthreads().items() if n > 1)
+        if threaded:
+            # Two files at once in one process share its warnings filters and log handlers, so a
+            # record may list a neighbour's warnings; Numba and torch have the cores anyway.
+            log.warning("Dask worker(s) %s run several threads; start workers with --nthreads 1 "
+                        "(and --nworkers N for more processes) so each file's warnings stay its own",
+                        ", ".join(threaded[:3]) + (" ..." if len(threaded) > 3 else ""))
         run_id = uuid.uuid4().hex[:8]
         futures = {}
         for task, remote in zip(tasks, sent):
