@@ -12,6 +12,7 @@ Modules (each small, each importable without torch or the Numba kernels):
 - :mod:`runner.resume`     settings fingerprints and the per-output ``.rawcomplete.json`` sidecar
 - :mod:`runner.work`       ``process_file(task) -> record``: the picklable per-file function
 - :mod:`runner.executors`  the executor seam; the local spawn pool with crash isolation
+- :mod:`runner.dask_executor`  the same per-file function on a Dask cluster (``--executor dask``)
 - :mod:`runner.batch`      planning a batch, running it, the JSON report, exit codes
 - :mod:`runner.cli`        the ``rawcomplete`` command line
 - :mod:`runner.golden`     regression goldens (``python -m runner.golden --update``)
