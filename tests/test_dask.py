@@ -167,6 +167,24 @@ def test_resume_accepts_the_other_executors_outputs(both, cluster, clean_env):
     assert {p: p.stat().st_mtime_ns for p in (root / "out").rglob("*.tif")} == before
 
 
+@pytest.mark.parametrize("how", ["DASK_SCHEDULER_ADDRESS", "own LocalCluster"])
+def test_cli_finds_its_cluster(both, cluster, clean_env, how):
+    """``--executor dask`` uses $DASK_SCHEDULER_ADDRESS when set, else starts a local cluster."""
+    root = both["root"]
+    out = root / how.replace(" ", "_")
+    env = {k: v for k, v in clean_env.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    if how == "DASK_SCHEDULER_ADDRESS":
+        env["DASK_SCHEDULER_ADDRESS"] = cluster[0].scheduler_address
+    proc = run_cli([root / "local" / "in" / "sub", "-o", out, "--executor", "dask", "--jobs", "2",
+                    "--method", "biharmonic", "--report", out / "r.json"], cwd=root, env=env)
+    assert proc.returncode == 0, proc.stderr
+    pids = {r["worker_pid"] for r in json.loads((out / "r.json").read_text())["records"]}
+    ours = set(cluster[1].run(os.getpid).values())
+    assert (pids <= ours) if how == "DASK_SCHEDULER_ADDRESS" else not (pids & ours)
+    for name in ("Scene_RGGB.tif", "wb_cast.tif"):
+        assert (out / name).read_bytes() == (root / "local" / "out" / "sub" / name).read_bytes()
+
+
 def test_killed_worker_file_is_retried_and_outputs_are_whole(tmp_path, samples_dir, cluster, monkeypatch):
     import tifffile
 
