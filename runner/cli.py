@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler, e.g. tcp://HOST:8786 (implies --executor dask; default "
                         "$DASK_SCHEDULER_ADDRESS, else a local cluster of --jobs workers, one per core by default)")
+    g.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="give up on a file after this long (its worker is stopped; default: no limit)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction,
                    help="progress bar on a terminal (default on)")
     g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar, no summary")
@@ -109,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 SETTING_DESTS = (
     "wb", "denoise", "color", "gamma", "linear", "lens_shading", "format", "quality", "overwrite",
     "resume", "report", "method", "device", "masks", "mask_dir", "auto_mask", "defect_threshold",
-    "jobs", "executor", "progress",
+    "jobs", "executor", "progress", "timeout",
 )
 
 

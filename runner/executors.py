@@ -53,9 +53,12 @@ class Executor(abc.ABC):
 
 
 def crash_record(task: Task, detail: str = "") -> Record:
+    timeout = getattr(task.settings, "timeout", None)
+    if timeout and not detail:
+        detail = f", or it ran longer than --timeout {timeout:g} s"
     exc = WorkerCrashError(
         f"the worker process died while processing {task.input!r} (a crash in native code such as a "
-        f"segmentation fault or abort, or the process was killed, e.g. for memory){detail}; "
+        f"segmentation fault or abort, or the process was killed, e.g. for memory{detail}); "
         "the other files were not affected"
     )
     return error_record(task, exc)

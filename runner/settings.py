@@ -94,6 +94,7 @@ class Settings:
     resume: bool = False
     report: str | None = None
     progress: bool = True
+    timeout: float | None = None
 
     PROCESSING_FIELDS = (
         "wb", "denoise", "color", "gamma", "lens_shading", "linear", "format", "quality",
@@ -125,6 +126,14 @@ class Settings:
         if not threshold > 0 or threshold == float("inf"):
             raise PipelineInputError(f"defect_threshold must be a positive number; got {self.defect_threshold!r}")
         object.__setattr__(self, "defect_threshold", threshold)
+        if self.timeout is not None:
+            try:
+                timeout = float(self.timeout)
+            except (TypeError, ValueError):
+                timeout = float("nan")
+            if not timeout > 0 or timeout == float("inf"):
+                raise PipelineInputError(f"timeout must be a positive number of seconds; got {self.timeout!r}")
+            object.__setattr__(self, "timeout", timeout)
         if self.format == "tiff32f" and not self.linear:
             # A float TIFF only makes sense for scene-linear data: it is the linear output.
             object.__setattr__(self, "linear", True)

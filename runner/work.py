@@ -26,6 +26,8 @@ from runner.settings import Settings
 #: Test-only hook: a glob matched against the input's file name; a match crashes the worker
 #: with a segmentation fault, to exercise crash isolation. Never set it outside the test suite.
 TEST_CRASH_ENV = "RAWCOMPLETE_TEST_CRASH"
+#: Test-only hook: a glob; a matching input makes the worker hang (to exercise ``--timeout``).
+TEST_HANG_ENV = "RAWCOMPLETE_TEST_HANG"
 
 #: Stage names of ``record["seconds"]``, in pipeline order.
 STAGES = ("read", "develop", "mask", "complete", "write", "total")
@@ -102,13 +104,17 @@ def icc_kind(settings: Settings) -> Any:
 
 
 def _maybe_crash_for_tests(path: str) -> None:
-    pattern = os.environ.get(TEST_CRASH_ENV)
-    if pattern:
-        import ctypes
-        import fnmatch
+    import fnmatch
 
-        if fnmatch.fnmatch(os.path.basename(path), pattern):
-            ctypes.string_at(0)  # segmentation fault in native code
+    name = os.path.basename(path)
+    pattern = os.environ.get(TEST_CRASH_ENV)
+    if pattern and fnmatch.fnmatch(name, pattern):
+        import ctypes
+
+        ctypes.string_at(0)  # segmentation fault in native code
+    pattern = os.environ.get(TEST_HANG_ENV)
+    if pattern and fnmatch.fnmatch(name, pattern):
+        time.sleep(3600)
 
 
 def process_file(task: Task) -> dict[str, Any]:
@@ -129,6 +135,12 @@ def process_file(task: Task) -> dict[str, Any]:
     collector = _WarningCollector()
     root = logging.getLogger()
     root.addHandler(collector)
+    if settings.timeout:
+        import faulthandler
+
+        # A watchdog thread in C: dumps the stack to stderr and ends this process after
+        # ``timeout`` seconds, even inside native code; the executor reports the file as a crash.
+        faulthandler.dump_traceback_later(settings.timeout, exit=True)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -140,6 +152,10 @@ def process_file(task: Task) -> dict[str, Any]:
         )
     finally:
         root.removeHandler(collector)
+        if settings.timeout:
+            import faulthandler
+
+            faulthandler.cancel_dump_traceback_later()
     rec["warnings"] = collector.messages
     if rec["status"] != "done":
         rec["seconds"]["total"] = round(time.perf_counter() - t0, 4)

@@ -204,20 +204,30 @@ def test_resume_skip_remake_and_overwrite(batch):
     assert tree_digest(inp) == batch["before"]
 
 
-def test_native_crash_fails_alone(tmp_path, samples_dir):
+@pytest.mark.slow
+def test_native_crash_and_hang_fail_alone(tmp_path, samples_dir):
+    """A segfault in one file and a hang past --timeout in another: both fail alone."""
+    from runner.work import TEST_CRASH_ENV, TEST_HANG_ENV
+
     _need_samples(samples_dir)
     inp = tmp_path / "in"
     inp.mkdir()
-    for name in ("a.dng", "crashme.dng", "b.dng"):
+    for name in ("a.dng", "b.dng", "crashme.dng", "hangme.dng"):
         shutil.copy(samples_dir / "scene_rggb.dng", inp / name)
-    proc = run_cli([inp, "-o", tmp_path / "out", "--jobs", "2", "--report", tmp_path / "r.json"], cwd=tmp_path,
-                   env_extra={"RAWCOMPLETE_TEST_CRASH": "crashme*"})
+    t = time.monotonic()
+    proc = run_cli([inp, "-o", tmp_path / "out", "--jobs", "2", "--timeout", "15", "--report", tmp_path / "r.json"],
+                   cwd=tmp_path, env_extra={TEST_CRASH_ENV: "crashme*", TEST_HANG_ENV: "hangme*"})
     assert proc.returncode == 1, proc.stderr
+    assert time.monotonic() - t < 120
     recs = records_by_name(json.loads((tmp_path / "r.json").read_text()))
-    assert recs["crashme.dng"]["status"] == "failed"
-    assert recs["crashme.dng"]["error"]["class"] == "WorkerCrashError"
+    for name in ("crashme.dng", "hangme.dng"):
+        assert recs[name]["status"] == "failed"
+        assert recs[name]["error"]["class"] == "WorkerCrashError"
+        assert name in recs[name]["error"]["message"]
+    assert "--timeout 15 s" in recs["hangme.dng"]["error"]["message"]
     assert recs["a.dng"]["status"] == recs["b.dng"]["status"] == "done"
     assert sorted(p.name for p in (tmp_path / "out").glob("*.tif")) == ["a.tif", "b.tif"]
+    assert partials(tmp_path / "out") == []
 
 
 def _big_dngs(folder: Path, n: int, h: int = 1024, w: int = 1536) -> None:

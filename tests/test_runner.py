@@ -89,7 +89,7 @@ def test_settings_values():
     assert Settings(format="tiff32f").linear is True  # float TIFF is the linear output
     assert Settings(format="jpeg").extension == ".jpg"
     for bad in ({"wb": "0,1,1"}, {"wb": "tungsten"}, {"gamma": "-1"}, {"jobs": 0}, {"quality": 101},
-                {"device": "tpu"}, {"defect_threshold": 0}, {"overwrite": "yes"}):
+                {"device": "tpu"}, {"defect_threshold": 0}, {"overwrite": "yes"}, {"timeout": -1}):
         with pytest.raises(PipelineInputError):
             Settings(**bad)
     a, b = Settings(), Settings(jobs=2, report="r.json", resume=True)
