@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 import numpy as np
 
@@ -32,9 +32,6 @@ from runner.errors import (
     WorkerCrashError,
 )
 from runner.settings import DEFAULT_DEFECT_THRESHOLD, check_choice
-
-if TYPE_CHECKING:  # pragma: no cover
-    import isp
 
 __all__ = [
     "Pipeline",

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 try:
-    import isp  # noqa: F401
+    import isp
 except ImportError:  # run as a script from a checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import isp  # noqa: E402
+    import isp
 
 SAMPLE = "scene_grbg.dng"
 
