@@ -500,6 +500,13 @@ def read_raw(path: str | os.PathLike) -> RawFrame:
     Returns
     -------
     RawFrame
+        Its ``mosaic`` and ``color_matrix`` are read-only arrays.
+
+    Notes
+    -----
+    LibRaw (rawpy) reads every format. Plain uncompressed 16-bit Bayer DNGs (no linearisation
+    table, active area, second colour matrix, ...) are read directly with tifffile instead, which
+    is several times faster on large frames and gives the same frame (the tests compare both).
 
     Raises
     ------

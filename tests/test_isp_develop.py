@@ -88,9 +88,8 @@ def test_vignetted_sample_is_corrected(samples_dir, manifest):
     # the same through a flat-field gain map (a calibration frame of the same lens)
     frame = isp.read_raw(path)
     h, w = frame.shape
-    flat = isp.develop  # keep the name short below
     gains = isp.vignetting_gains((h, w), isp.RadialVignetting(*entry["vignetting_k"]))
-    via_map = flat(frame, vignetting=gains).linear
+    via_map = isp.develop(frame, vignetting=gains).linear
     np.testing.assert_allclose(via_map, fixed, rtol=1e-5, atol=1e-6)
 
 
@@ -125,7 +124,7 @@ def test_held_out_scene_equals_libraw_linear(tmp_path, cfa, orientation):
     cam = _scene(h, w, seed=len(cfa) + orientation)
     cam *= 0.55 / cam.max()  # stays below white after the (1.67, 1, 1.33) gains
     black, white = (100, 101, 102, 103), 4095
-    site_black = mosaic_from_rgb(np.ones((h, w, 3)) * 0, cfa).astype(np.float64)
+    site_black = np.empty((h, w))
     for dy in range(2):
         for dx in range(2):
             site_black[dy::2, dx::2] = black[2 * dy + dx]
@@ -361,3 +360,30 @@ def test_import_is_light():
     code = "import sys, isp; print(sorted(m for m in ('numba', 'rawpy', 'tifffile', 'torch', 'completion') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("denoise, size", [("off", None), ("median3", 3), ("median5", 5)])
+def test_develop_with_lens_shading_equals_stage_composition(samples_dir, denoise, size):
+    """With DNG lens-shading opcodes, develop calls the opcodes hook at the documented points:
+    GainMap on the normalised mosaic, FixVignetteRadial on camera RGB before denoise."""
+    from isp.opcodes import lens_shading_from_frame
+
+    candidates = sorted(samples_dir.glob("shading_*.dng"))
+    if not candidates:
+        pytest.skip("no lens-shading sample DNGs in samples/")
+    for path in candidates:
+        frame = isp.read_raw(path)
+        shading = lens_shading_from_frame(frame)
+        if shading.is_empty:
+            continue
+        res = isp.develop(frame, denoise=denoise, wb=(1.7, 1.0, 1.3))
+        m = isp.apply_black_level(frame.mosaic, black_levels=frame.black_levels,
+                                  white_level=frame.white_level)
+        m = shading.apply_to_mosaic(m, frame.cfa)
+        m = isp.apply_white_balance(m, frame.cfa, (1.7, 1.0, 1.3))
+        rgb = shading.apply_to_rgb(isp.demosaic_bilinear(m, frame.cfa))
+        if size:
+            rgb = isp.denoise_median(rgb, size=size)
+        rgb = isp.apply_orientation(isp.convert_color(rgb, frame.color_matrix), frame.flip)
+        np.testing.assert_allclose(res.linear, rgb, rtol=1e-5, atol=1e-6)
+        assert res.opcodes_applied == shading.applied and res.opcodes_applied
