@@ -8,7 +8,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Literal
 
@@ -121,6 +121,18 @@ class RawFrame:
     margins: tuple[int, int] = (0, 0)
     opcodes: Mapping[int, bytes] = field(default_factory=lambda: MappingProxyType({}))
     metadata: RawMetadata = field(default_factory=RawMetadata)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.opcodes, MappingProxyType):
+            object.__setattr__(self, "opcodes", MappingProxyType(dict(self.opcodes)))
+
+    def __reduce__(self):
+        # mappingproxy does not pickle: ship the opcodes as a dict (worker processes, caches)
+        values = tuple(
+            dict(self.opcodes) if f.name == "opcodes" else getattr(self, f.name)
+            for f in fields(self)
+        )
+        return (type(self), values)
 
     @property
     def shape(self) -> tuple[int, int]:

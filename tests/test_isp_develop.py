@@ -387,3 +387,22 @@ def test_develop_with_lens_shading_equals_stage_composition(samples_dir, denoise
         rgb = isp.apply_orientation(isp.convert_color(rgb, frame.color_matrix), frame.flip)
         np.testing.assert_allclose(res.linear, rgb, rtol=1e-5, atol=1e-6)
         assert res.opcodes_applied == shading.applied and res.opcodes_applied
+
+
+def test_frame_and_result_pickle(small_dng):
+    """Batch runners send frames and results between processes."""
+    import pickle
+
+    res = isp.develop(small_dng, wb=(2.0, 1.0, 1.5))
+    back = pickle.loads(pickle.dumps(res))
+    np.testing.assert_array_equal(back.linear, res.linear)
+    np.testing.assert_array_equal(back.frame.mosaic, res.frame.mosaic)
+    assert back.frame.cfa == res.frame.cfa and dict(back.frame.opcodes) == dict(res.frame.opcodes)
+    assert back.wb_gains == res.wb_gains and back.config == res.config
+    np.testing.assert_array_equal(back.display, res.display)
+    frame = isp.RawFrame(path=None, mosaic=res.frame.mosaic, cfa="RGGB", black_levels=(0, 0, 0, 0),
+                         white_level=4095.0, camera_wb=None, color_matrix=np.eye(3, dtype=np.float32),
+                         opcodes={2: b"\x00"})
+    assert pickle.loads(pickle.dumps(frame)).opcodes[2] == b"\x00"
+    with pytest.raises(TypeError):
+        frame.opcodes[3] = b""  # read-only
