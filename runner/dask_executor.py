@@ -28,12 +28,13 @@ Failures
     Dask never retries them. A worker that dies (killed, out of memory, a crash in native code)
     loses its file; the scheduler runs it again on another worker, up to the scheduler's
     ``allowed-failures`` (1 for the local cluster made here; Dask's default of 3 for a cluster
-    of your own). A file that kills that many workers is reported as
-    :class:`~runner.errors.WorkerCrashError`, exactly as with the local pool, and the batch goes
-    on. The local cluster sends each worker only as many files as it has threads
-    (``worker-saturation`` 1.0) so that only the file in flight is blamed for a lost worker;
-    set the same on your own scheduler. Temporary files of a killed attempt are removed when
-    the batch ends, so nothing half-written survives.
+    of your own), and then this executor submits it once more (``second_chances``), because the
+    scheduler also blames files that were merely queued on the dying worker. A file that still
+    kills its workers is reported as :class:`~runner.errors.WorkerCrashError`, exactly as with
+    the local pool, and the batch goes on. The local cluster sends each worker only as many
+    files as it has threads (``worker-saturation`` 1.0) so that, in large batches, only the file
+    in flight is blamed; set the same on your own scheduler. Temporary files of a killed attempt
+    are removed when the batch ends, so nothing half-written survives.
 
 Models
     A worker process keeps its :class:`pipeline.Pipeline` and the loaded GAN between files
@@ -108,6 +109,11 @@ class DaskExecutor(Executor):
         Dask retries for a task that *raises* (process_file turns every per-file error into a
         record, so this only covers what escapes it, such as a record that cannot be sent).
         Lost workers are governed by the scheduler's ``allowed-failures``.
+    second_chances : int
+        How many times a file the scheduler gave up on (``KilledWorker``) is submitted again.
+        The scheduler blames every file held by a dying worker, including one merely queued
+        beside the culprit; a new submission lets such a file complete, and a file that really
+        kills its workers fails again and is reported as ``WorkerCrashError``.
     check_paths : bool
         Check on every worker that inputs, masks and the output folder are reachable first.
     timeout : float
@@ -128,6 +134,7 @@ class DaskExecutor(Executor):
         scheduler: str | None = None,
         client: Any = None,
         retries: int = 1,
+        second_chances: int = 1,
         check_paths: bool = True,
         timeout: float = 60.0,
     ) -> None:
@@ -137,6 +144,7 @@ class DaskExecutor(Executor):
         self.jobs = jobs
         self.address = scheduler_address(scheduler)
         self.retries = int(retries)
+        self.second_chances = int(second_chances)
         self.check_paths = check_paths
         self.timeout = float(timeout)
         self._client = client
@@ -267,16 +275,27 @@ class DaskExecutor(Executor):
                         "(and --nworkers N for more processes) so each file's warnings stay its own",
                         ", ".join(threaded[:3]) + (" ..." if len(threaded) > 3 else ""))
         run_id = uuid.uuid4().hex[:8]
-        futures = {}
-        for task, remote in zip(tasks, sent):
-            key = f"rawcomplete-{run_id}-{task.index}"
-            fut = client.submit(fn, remote, key=key, pure=False, retries=self.retries)
-            futures[fut] = (task, remote)
+
+        def submit(remote: Task, attempt: int) -> Any:
+            key = f"rawcomplete-{run_id}-{remote.index}" + (f"-again{attempt}" if attempt else "")
+            return client.submit(fn, remote, key=key, pure=False, retries=self.retries)
+
+        futures = {submit(remote, 0): (task, remote, 0) for task, remote in zip(tasks, sent)}
         self.crashes = 0
         finished: list[Task] = []
         try:
-            for fut in distributed.as_completed(list(futures), loop=client.loop):
-                task, remote = futures.pop(fut)
+            pending = distributed.as_completed(list(futures), loop=client.loop)
+            for fut in pending:
+                task, remote, attempt = futures.pop(fut)
+                if attempt < self.second_chances and _killed_worker(fut, distributed):
+                    # A file queued on a dying worker is blamed with the one that killed it (the
+                    # scheduler cannot tell them apart): give it another full run.
+                    log.warning("Dask workers died while %s was on them; submitting it again", task.input)
+                    fut.release()
+                    again = submit(remote, attempt + 1)
+                    futures[again] = (task, remote, attempt + 1)
+                    pending.add(again)
+                    continue
                 record = self._outcome(fut, task, distributed)
                 fut.release()
                 finished.append(remote)
@@ -299,12 +318,22 @@ class DaskExecutor(Executor):
             exc = err
         if isinstance(exc, distributed.KilledWorker):
             self.crashes += 1
-            log.error("%d Dask worker(s) died running %s; giving up on it", exc.allowed_failures + 1, task.input)
+            log.error("Dask workers kept dying on %s (%d per submission); giving up on it",
+                      task.input, exc.allowed_failures + 1)
             return crash_record(task)  # the same record as the local pool's
         return error_record(task, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+def _killed_worker(fut: Any, distributed: Any) -> bool:
+    if fut.status != "error":
+        return False
+    try:
+        return isinstance(fut.exception(), distributed.KilledWorker)
+    except Exception:  # noqa: BLE001
+        return False
+
 
 def _absolute(task: Task) -> Task:
     """``task`` with absolute paths (workers do not share our current folder)."""

@@ -64,8 +64,15 @@ def cluster(clean_env):
     try:
         yield cl, client
     finally:
+        settle(client)
         client.close()
         cl.close()
+
+
+def settle(client, n: int = 2) -> None:
+    """Wait until the nannies have restarted the workers a test killed (so the next test, or the
+    cluster's close, does not meet a worker half-way through its restart)."""
+    client.wait_for_workers(n, timeout=120)
 
 
 def run_cli(args, *, cwd, env, timeout=300) -> subprocess.CompletedProcess:
@@ -111,6 +118,7 @@ def both(tmp_path_factory, samples_dir, cluster, clean_env):
     local = run_cli([*common, "--jobs", "2"], cwd=root / "local", env={**clean_env, TEST_CRASH_ENV: "crashme*"})
     dask = run_cli([*common, "--scheduler", cluster[0].scheduler_address], cwd=root / "dask",
                    env={k: v for k, v in clean_env.items() if k != TEST_CRASH_ENV})
+    settle(cluster[1])
     reports = [root / name / "report.json" for name in ("local", "dask")]
     return {"root": root, "local": local, "dask": dask,
             "local_report": json.loads(reports[0].read_text()) if reports[0].exists() else None,
@@ -222,6 +230,7 @@ def test_killed_worker_file_is_retried_and_outputs_are_whole(tmp_path, samples_d
     settings = Settings(method="biharmonic", progress=False, report=str(tmp_path / "r.json"))
     result = run_batch([inp], tmp_path / "out", settings, executor=DaskExecutor(client=client))
     killer.join(timeout=5)
+    settle(client)
 
     assert killed and killed[0] in pids_before  # a worker of the cluster died holding slow.dng
     assert result.exit_code == 0, result.records
@@ -240,6 +249,32 @@ def test_killed_worker_file_is_retried_and_outputs_are_whole(tmp_path, samples_d
     again = run_batch([inp], out, Settings(method="biharmonic", progress=False, resume=True),
                       executor=DaskExecutor(client=client))
     assert again.exit_code == 0 and {r["status"] for r in again.records} == {"skipped"}
+
+
+def test_small_batch_crash_fails_alone(tmp_path, samples_dir, cluster):
+    """Four files on two workers all go out at once (too few to be queued by the scheduler), so
+    good files sit on the workers the crashing one kills: they still complete."""
+    from runner.batch import run_batch
+    from runner.dask_executor import DaskExecutor
+    from runner.settings import Settings
+
+    _need_samples(samples_dir)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    names = ["a.dng", "crashme.dng", "b.dng", "c.dng"]
+    for name in names:
+        shutil.copy(samples_dir / "wb_cast.dng", inp / name)
+    ex = DaskExecutor(client=cluster[1])
+    result = run_batch([inp], tmp_path / "out", Settings(progress=False), executor=ex)
+    recs = {Path(r["input"]).name: r for r in result.records}
+    assert result.exit_code == 1
+    assert recs["crashme.dng"]["status"] == "failed" and recs["crashme.dng"]["error"]["class"] == "WorkerCrashError"
+    assert "crashme.dng" in recs["crashme.dng"]["error"]["message"]
+    assert all(recs[n]["status"] == "done" for n in names if n != "crashme.dng"), recs
+    assert ex.crashes == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == \
+        ["a.tif", "b.tif", "c.tif"]
+    settle(cluster[1])
 
 
 def test_workers_check_paths_before_anything_runs(tmp_path, cluster):
