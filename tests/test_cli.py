@@ -339,6 +339,10 @@ def test_usage_errors_exit_2(tmp_path, args, message):
 def test_help_and_empty_folder(tmp_path):
     proc = run_cli(["--help"], cwd=tmp_path)
     assert proc.returncode == 0 and "--resume" in proc.stdout and "--auto-mask" in proc.stdout
+    entry = shutil.which("rawcomplete")
+    if entry is not None:  # installed (pip install -e .): the console script is the same command
+        out = subprocess.run([entry, "--version"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.startswith("rawcomplete ")
     (tmp_path / "empty").mkdir()
     proc = run_cli([tmp_path / "empty", "-o", tmp_path / "out"], cwd=tmp_path)
     assert proc.returncode == 0 and "0 done" in proc.stderr
@@ -354,8 +358,14 @@ def test_preset_flags_override_and_auto_mask(tmp_path, samples_dir):
     mosaic, truth = _planted_mosaic("GRBG", 96, 128, n=10)
     (tmp_path / "in").mkdir()
     write_dng(tmp_path / "in" / "hot.dng", mosaic, cfa="GRBG", white_level=4095, as_shot_neutral=(1, 1, 1))
+    from runner.png import encode_png
+
+    (tmp_path / "masks").mkdir()
+    holes = np.zeros((96, 128), np.uint8)
+    holes[10:20, 30:50] = 255  # 200 pixels, given in a mask folder named by the preset
+    (tmp_path / "masks" / "hot.mask.png").write_bytes(encode_png(holes))
     (tmp_path / "p.toml").write_text('format = "jpeg"\nwb = [1.0, 1.0, 1.0]\nmethod = "biharmonic"\n'
-                                     'auto_mask = "defects"\n')
+                                     'auto_mask = "defects"\nmask_dir = "masks"\n')
     proc = run_cli([tmp_path / "in", "-o", tmp_path / "out", "--config", tmp_path / "p.toml", "--format", "png8",
                     "--report", tmp_path / "r.json"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -363,5 +373,7 @@ def test_preset_flags_override_and_auto_mask(tmp_path, samples_dir):
     assert report["settings"]["format"] == "png8" and report["settings"]["wb"] == [1.0, 1.0, 1.0]
     rec = report["records"][0]
     assert rec["mask"]["defects"] >= 0.75 * truth.sum() and rec["completion"] == "biharmonic"
+    assert rec["mask"]["file"] == str(tmp_path / "masks" / "hot.mask.png")
+    assert rec["mask"]["pixels"] >= 200 + rec["mask"]["defects"] - 2  # union of sidecar and defects
     with Image.open(tmp_path / "out" / "hot.png") as im:
         assert im.mode == "RGB" and im.size == (128, 96)
