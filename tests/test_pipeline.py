@@ -184,3 +184,32 @@ def test_default_gan_completion(sample):
     assert res.completion_method == "gan"
     np.testing.assert_array_equal(res.image[~holes], plain.image[~holes])
     assert np.isfinite(res.image).all() and res.image[holes].std() >= 0
+
+
+def test_auto_method_falls_back_to_biharmonic_without_weights(sample, monkeypatch, caplog):
+    import completion
+    import pipeline
+
+    real = completion.inpaint
+    calls = []
+
+    def no_gan(image, mask, *, method="gan", **kw):
+        calls.append(method)
+        if method == "gan":
+            raise completion.WeightsError("generator weights not found (simulated)")
+        return real(image, mask, method=method, **kw)
+
+    monkeypatch.setattr(completion, "inpaint", no_gan)
+    monkeypatch.setattr(pipeline, "_GAN_UNAVAILABLE", None)
+    pipe = Pipeline(completion="auto")
+    h, w = pipe.process(sample).image.shape[:2]
+    holes = np.zeros((h, w), bool)
+    holes[5:9, 5:9] = True
+    with caplog.at_level("WARNING", logger="rawcomplete"):
+        first = pipe.process(sample, mask=holes)
+        second = pipe.process(sample, mask=holes)
+    assert first.completion_method == second.completion_method == "biharmonic"
+    assert calls == ["gan", "biharmonic", "biharmonic"]  # the GAN is not retried in this process
+    assert "GAN weights unavailable" in caplog.text
+    with pytest.raises(completion.WeightsError):
+        Pipeline(completion="gan").process(sample, mask=holes)  # an explicit "gan" never falls back
