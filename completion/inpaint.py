@@ -60,9 +60,10 @@ def _validate(image: object, mask: object) -> tuple[np.ndarray, np.ndarray]:
     elif mask.dtype.kind in "uif":
         if mask.dtype.kind == "f" and not np.isfinite(mask).all():
             raise MaskError("mask holds NaN or infinite values; expected bool or 0/255")
-        vals = np.unique(mask)
-        if not np.isin(vals, (0, 1, 255)).all():
-            raise MaskError(f"mask must be bool or hold only 0 and 255 (or 0 and 1); got values {vals[:8].tolist()}")
+        bad = (mask != 0) & (mask != 255) & (mask != 1)
+        if bad.any():
+            vals = np.unique(mask[bad])
+            raise MaskError(f"mask must be bool or hold only 0 and 255 (or 0 and 1); got values such as {vals[:8].tolist()}")
         hole = mask > 0
     else:
         raise MaskError(f"mask dtype must be bool or an integer 0/255 array; got {mask.dtype}")
