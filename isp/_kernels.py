@@ -10,6 +10,11 @@ Conventions shared by all kernels:
 * ``flip``: LibRaw ``sizes.flip``; the output pixel of sensor pixel (y, x) is given by
   :func:`_dest`, so orientation costs no extra pass.
 * ``matrix``: float32 3x3 applied as ``out = matrix @ rgb`` when ``use_matrix`` is true.
+* ``g2``, ``g3`` (fused demosaic kernels): DNG lens-shading gains as index tables (see
+  :data:`NO_GAINS`), evaluated per row by :func:`isp._shading_kernels.row_gains`: ``g2``
+  (OpcodeList2) multiplies each normalised mosaic row, in place of ``gain_map`` (the two are
+  exclusive), ``g3`` (OpcodeList3) each demosaiced camera-RGB row before the median filters and
+  the colour matrix see it.
 
 Everything is compiled with ``cache=True`` so a fresh process with a warm cache pays no
 compilation.
@@ -20,6 +25,18 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import njit, prange
+
+from ._shading_kernels import column_segments, max_map_points, row_gains
+
+#: "No shading gains" for the fused demosaic kernels: the tables of
+#: ``isp.opcodes.LensShading.fused_gain_tables`` (entries, map-row indices and weights, column
+#: indices and weights, map values, vignette coefficients and squared distances), all empty.
+NO_GAINS = (
+    np.zeros((0, 9), np.int64), np.zeros((0, 0), np.int64), np.zeros((0, 0), np.int64),
+    np.zeros((0, 0), np.float32), np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32),
+    np.ones(1, np.float32), np.zeros((0, 5), np.float64), np.zeros((0, 0), np.float64),
+    np.zeros((0, 0), np.float64),
+)  # fmt: skip
 
 # --------------------------------------------------------------------------------------------
 # small helpers
@@ -115,9 +132,13 @@ def channel_means(src, black, scale, gain_map, site_ch, clip):
 
 
 @njit(cache=True)
-def _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, rgb):
+def _border_pixel(y, x, h, w, up, cur, dn, site_ch, rgb):
     """LibRaw ``border_interpolate``: the two missing colours are the means of the in-image
-    neighbours of that colour in the 3x3 window; the pixel keeps its own colour."""
+    neighbours of that colour in the 3x3 window; the pixel keeps its own colour.
+
+    ``up``, ``cur``, ``dn`` are the normalised rows y - 1, y, y + 1 (rows outside the image are
+    never read, so any row may stand in for them).
+    """
     s0 = 0.0
     s1 = 0.0
     s2 = 0.0
@@ -127,11 +148,12 @@ def _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, rgb
     for yy in range(y - 1, y + 2):
         if yy < 0 or yy >= h:
             continue
+        row = up if yy < y else (cur if yy == y else dn)
         for xx in range(x - 1, x + 2):
             if xx < 0 or xx >= w:
                 continue
             c = site_ch[((yy & 1) << 1) | (xx & 1)]
-            v = _value(src, yy, xx, black, scale, gain_map, use_map)
+            v = row[xx]
             if c == 0:
                 s0 += v
                 n0 += 1
@@ -145,7 +167,7 @@ def _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, rgb
     rgb[1] = s1 / n1 if n1 > 0 else 0.0
     rgb[2] = s2 / n2 if n2 > 0 else 0.0
     own = site_ch[((y & 1) << 1) | (x & 1)]
-    rgb[own] = _value(src, y, x, black, scale, gain_map, use_map)
+    rgb[own] = cur[x]
 
 
 @njit(cache=True)
@@ -165,13 +187,12 @@ def _row_levels(y, w, black, scale, brow, srow):
 
 
 @njit(cache=True)
-def _norm_row(src, y, black, scale, gain_map, use_map, brow, srow, dst):
-    """dst[x] = max(src[y, x] - black, 0) * scale (* gain_map[y, x]) for one row."""
+def _norm_row(src, y, black, scale, g, use_g, brow, srow, dst):
+    """dst[x] = max(src[y, x] - black, 0) * scale (* g[x]) for one row."""
     w = src.shape[1]
     _row_levels(y, w, black, scale, brow, srow)
     row = src[y]
-    if use_map:
-        g = gain_map[y]
+    if use_g:
         for x in range(w):
             d = np.float32(row[x]) - brow[x]
             dst[x] = max(d, np.float32(0.0)) * srow[x] * g[x]
@@ -182,32 +203,44 @@ def _norm_row(src, y, black, scale, gain_map, use_map, brow, srow, dst):
 
 
 @njit(cache=True)
-def _ensure_norm(r, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag):
-    """Slot of the ring buffer holding normalised row r (computed if not there yet)."""
+def _ensure_norm(r, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag, sh):
+    """Slot of the ring buffer holding normalised row r (computed if not there yet).
+
+    The row's gain is ``gain_map[r]`` (user flat field) or, with mosaic shading gains in ``sh``,
+    their row computed on the fly.
+    """
     slot = r % nbuf.shape[0]
     if ntag[slot] != r:
-        _norm_row(src, r, black, scale, gain_map, use_map, brow, srow, nbuf[slot])
+        g2, use2, seg2, g3, use3, seg3, radial, mapbuf, gbuf2, gbuf3 = sh
+        if use_map:
+            _norm_row(src, r, black, scale, gain_map[r], True, brow, srow, nbuf[slot])
+        elif use2:
+            row_gains(r, 1, g2[0], g2[1], g2[2], g2[3], g2[4], g2[5], g2[6], g2[7], g2[8], g2[9],
+                      seg2, radial, mapbuf, gbuf2)
+            _norm_row(src, r, black, scale, gbuf2, True, brow, srow, nbuf[slot])
+        else:
+            _norm_row(src, r, black, scale, gbuf2, False, brow, srow, nbuf[slot])
         ntag[slot] = r
     return slot
 
 
 @njit(cache=True)
-def _demosaic_row(y, src, black, scale, gain_map, use_map, site_ch, up, cur, dn, pix, rgbrow):
+def _demosaic_row(y, h, w, site_ch, up, cur, dn, pix, rgbrow):
     """Bilinear demosaic of row y into rgbrow (flat, interleaved R, G, B; length 3 W).
 
-    ``up``, ``cur``, ``dn`` are the normalised rows y - 1, y, y + 1 (only read in the interior).
+    ``up``, ``cur``, ``dn`` are the normalised rows y - 1, y, y + 1 (any row where y - 1 or
+    y + 1 is outside the image: it is not read).
     """
-    h, w = src.shape
     if y == 0 or y == h - 1 or w < 3:
         for x in range(w):
-            _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, pix)
+            _border_pixel(y, x, h, w, up, cur, dn, site_ch, pix)
             rgbrow[3 * x] = pix[0]
             rgbrow[3 * x + 1] = pix[1]
             rgbrow[3 * x + 2] = pix[2]
         return
     for k in range(2):
         x = 0 if k == 0 else w - 1
-        _border_pixel(src, y, x, h, w, black, scale, gain_map, use_map, site_ch, pix)
+        _border_pixel(y, x, h, w, up, cur, dn, site_ch, pix)
         rgbrow[3 * x] = pix[0]
         rgbrow[3 * x + 1] = pix[1]
         rgbrow[3 * x + 2] = pix[2]
@@ -286,32 +319,65 @@ def _chunks(h):
 
 @njit(cache=True)
 def _ensure_rgb(r, src, black, scale, gain_map, use_map, site_ch, brow, srow, nbuf, ntag,
-                pix, rbuf, rtag):
-    """Slot of the ring buffer holding demosaiced row r (computed if not there yet)."""
-    h = src.shape[0]
+                pix, rbuf, rtag, sh):
+    """Slot of the ring buffer holding demosaiced row r (computed if not there yet), times the
+    camera-RGB shading gains of ``sh`` when there are any."""
+    h, w = src.shape
     slot = r % rbuf.shape[0]
     if rtag[slot] != r:
-        if r == 0 or r == h - 1:
-            _demosaic_row(r, src, black, scale, gain_map, use_map, site_ch, nbuf[0], nbuf[0],
-                          nbuf[0], pix, rbuf[slot])
-        else:
-            su = _ensure_norm(r - 1, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag)
-            sc = _ensure_norm(r, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag)
-            sd = _ensure_norm(r + 1, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag)
-            _demosaic_row(r, src, black, scale, gain_map, use_map, site_ch, nbuf[su], nbuf[sc],
-                          nbuf[sd], pix, rbuf[slot])
+        sc = _ensure_norm(r, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag, sh)
+        su = sc
+        sd = sc
+        if r > 0:
+            su = _ensure_norm(r - 1, src, black, scale, gain_map, use_map, brow, srow, nbuf,
+                              ntag, sh)
+        if r < h - 1:
+            sd = _ensure_norm(r + 1, src, black, scale, gain_map, use_map, brow, srow, nbuf,
+                              ntag, sh)
+        rgbrow = rbuf[slot]
+        _demosaic_row(r, h, w, site_ch, nbuf[su], nbuf[sc], nbuf[sd], pix, rgbrow)
+        g2, use2, seg2, g3, use3, seg3, radial, mapbuf, gbuf2, gbuf3 = sh
+        if use3:
+            row_gains(r, 3, g3[0], g3[1], g3[2], g3[3], g3[4], g3[5], g3[6], g3[7], g3[8], g3[9],
+                      seg3, radial, mapbuf, gbuf3)
+            for i in range(3 * w):
+                rgbrow[i] *= gbuf3[i]
         rtag[slot] = r
     return slot
 
 
+@njit(cache=True)
+def _has_gains(g):
+    """Whether a table of shading gains (see :data:`NO_GAINS`) holds any gain map or vignette."""
+    return g[0].shape[0] > 0 or g[7].shape[0] > 0
+
+
+@njit(cache=True)
+def _shading_workspace(w, g2, g3):
+    """Per-thread state of the on-the-fly shading gains: the tables, whether each applies, and
+    the scratch rows :func:`isp._shading_kernels.row_gains` fills."""
+    use2 = _has_gains(g2)
+    use3 = _has_gains(g3)
+    nmap = max(max_map_points(g2[0]), max_map_points(g3[0]))
+    radial = np.empty(w, np.float64)
+    mapbuf = np.empty(nmap + 1, np.float32)
+    gbuf2 = np.empty(w, np.float32)
+    gbuf3 = np.empty(3 * w if use3 else 0, np.float32)
+    seg2 = column_segments(g2[0], g2[4])
+    seg3 = column_segments(g3[0], g3[4])
+    return (g2, use2, seg2, g3, use3, seg3, radial, mapbuf, gbuf2, gbuf3)
+
+
 @njit(cache=True, parallel=True)
-def _demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n):
+def _demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n,
+                    g2, g3):
     """Bilinear demosaic of a raw (uint16) or normalised (float32) mosaic into ``out``.
 
     ``out`` is float32 H x W x 3 (or W x H x 3 when ``flip & 4``), written in output orientation.
     Interior pixels use the 3x3 bilinear kernels (same definition as LibRaw ``lin_interpolate``),
     the one-pixel border uses LibRaw's ``border_interpolate`` rule. Each thread walks a band of
     rows with a ring of normalised rows, so every raw value is normalised once per band.
+    ``g2`` / ``g3``: lens-shading gains on the mosaic / on camera RGB (``NO_GAINS`` for none).
     """
     h, w = src.shape
     use_map = gain_map.shape[0] > 0
@@ -325,9 +391,10 @@ def _demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, fl
         rbuf = np.empty((1, 3 * w), np.float32)
         rtag = np.full(1, -1, np.int64)
         pix = np.empty(3, np.float32)
+        sh = _shading_workspace(w, g2, g3)
         for y in range(y0, y1):
             slot = _ensure_rgb(y, src, black, scale, gain_map, use_map, site_ch, brow, srow,
-                               nbuf, ntag, pix, rbuf, rtag)
+                               nbuf, ntag, pix, rbuf, rtag, sh)
             _store_row(rbuf[slot], y, h, w, matrix, use_matrix, flip, out)
 
 
@@ -363,7 +430,8 @@ def _median3_row(a, b, c, w, lo, mi, hi, med):
 
 
 @njit(cache=True, parallel=True)
-def _demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n):
+def _demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n,
+                            g2, g3):
     """``demosaic_fused`` followed by a 3x3 median per channel, without a full-frame temporary:
     each thread keeps a ring of demosaiced rows and filters them as they come."""
     h, w = src.shape
@@ -378,17 +446,18 @@ def _demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_ma
         rbuf = np.empty((4, 3 * w), np.float32)
         rtag = np.full(4, -1, np.int64)
         pix = np.empty(3, np.float32)
+        sh = _shading_workspace(w, g2, g3)
         lo = np.empty(3 * w + 6, np.float32)
         mi = np.empty(3 * w + 6, np.float32)
         hi = np.empty(3 * w + 6, np.float32)
         med = np.empty(3 * w, np.float32)
         for y in range(y0, y1):
             su = _ensure_rgb(max(y - 1, 0), src, black, scale, gain_map, use_map, site_ch, brow,
-                             srow, nbuf, ntag, pix, rbuf, rtag)
+                             srow, nbuf, ntag, pix, rbuf, rtag, sh)
             sc = _ensure_rgb(y, src, black, scale, gain_map, use_map, site_ch, brow, srow, nbuf,
-                             ntag, pix, rbuf, rtag)
+                             ntag, pix, rbuf, rtag, sh)
             sd = _ensure_rgb(min(y + 1, h - 1), src, black, scale, gain_map, use_map, site_ch,
-                             brow, srow, nbuf, ntag, pix, rbuf, rtag)
+                             brow, srow, nbuf, ntag, pix, rbuf, rtag, sh)
             _median3_row(rbuf[su], rbuf[sc], rbuf[sd], w, lo, mi, hi, med)
             _store_row(med, y, h, w, matrix, use_matrix, flip, out)
 
@@ -608,7 +677,8 @@ def _median5_color(rgb, matrix, use_matrix, flip, out, n):
 
 
 @njit(cache=True, parallel=True)
-def _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n):
+def _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n,
+                            g2, g3):
     """``demosaic_fused`` followed by a 5x5 median per channel, on a ring of demosaiced rows."""
     h, w = src.shape
     use_map = gain_map.shape[0] > 0
@@ -622,6 +692,7 @@ def _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_ma
         rbuf = np.empty((8, 3 * w), np.float32)
         rtag = np.full(8, -1, np.int64)
         pix = np.empty(3, np.float32)
+        sh = _shading_workspace(w, g2, g3)
         rows = np.empty((5, 3 * w), np.float32)
         srt = np.empty((5, 3 * w + 12), np.float32)
         med = np.empty(3 * w, np.float32)
@@ -629,7 +700,7 @@ def _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_ma
             for k in range(5):
                 r = _reflect(y + k - 2, h)
                 slot = _ensure_rgb(r, src, black, scale, gain_map, use_map, site_ch, brow, srow,
-                                   nbuf, ntag, pix, rbuf, rtag)
+                                   nbuf, ntag, pix, rbuf, rtag, sh)
                 rows[k] = rbuf[slot]
             _median5_row(rows, w, srt, med)
             _store_row(med, y, h, w, matrix, use_matrix, flip, out)
@@ -707,16 +778,18 @@ def encode_gamma(src, mode, g, lut, out):
 # cached kernel may not read itself)
 
 
-def demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out):
+def demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
+                   mosaic_gains=NO_GAINS, rgb_gains=NO_GAINS):
     """See :func:`_demosaic_fused`."""
     _demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                    _chunks(src.shape[0]))
+                    _chunks(src.shape[0]), mosaic_gains, rgb_gains)
 
 
-def demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out):
+def demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
+                           mosaic_gains=NO_GAINS, rgb_gains=NO_GAINS):
     """See :func:`_demosaic_median3_fused`."""
     _demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                            _chunks(src.shape[0]))
+                            _chunks(src.shape[0]), mosaic_gains, rgb_gains)
 
 
 def median3_color(rgb, matrix, use_matrix, flip, out):
@@ -729,7 +802,8 @@ def median5_color(rgb, matrix, use_matrix, flip, out):
     _median5_color(rgb, matrix, use_matrix, flip, out, _chunks(rgb.shape[0]))
 
 
-def demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out):
+def demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
+                           mosaic_gains=NO_GAINS, rgb_gains=NO_GAINS):
     """See :func:`_demosaic_median5_fused`."""
     _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                            _chunks(src.shape[0]))
+                            _chunks(src.shape[0]), mosaic_gains, rgb_gains)

@@ -1,4 +1,4 @@
-"""Numba kernel for the DNG lens-shading opcodes (GainMap, FixVignetteRadial).
+"""Numba kernels for the DNG lens-shading opcodes (GainMap, FixVignetteRadial).
 
 Only loops: every argument is validated and every index table is built by ``isp.opcodes``.
 One pass over the image, parallel over rows. For each row the kernel builds the row's combined
@@ -6,6 +6,9 @@ gain (product of every radial vignette and every gain-map entry covering the row
 buffer that stays in L1 cache, then writes ``dst = src * gain`` in one contiguous, vectorisable
 loop. A gain map is first interpolated vertically at its own ``MapPointsH`` columns (a few dozen
 values), so each covered pixel costs one horizontal lerp.
+
+:func:`row_gains` computes the same gains one row at a time, for ``isp.develop``'s fused
+demosaic kernels (``isp._kernels``), which multiply them into the rows they produce.
 """
 
 from __future__ import annotations
@@ -92,3 +95,109 @@ def apply_gains(src, dst, src_rows, dst_rows, ent, ri0, ri1, rw, ci0, cw, maps, 
         d = dst_rows[y]
         for i in range(row_len):
             d[i] = s[i] * gain[i]
+
+
+# --------------------------------------------------------------------------------------------
+# per-row gains for isp.develop's fused demosaic kernels
+
+
+@njit(cache=True)
+def max_map_points(ent):  # pragma: no cover - jitted
+    """The largest ``map_points_h`` of a table of entries (1 when there is none)."""
+    n = 1
+    for e in range(ent.shape[0]):
+        n = max(n, ent[e, 8])
+    return n
+
+
+@njit(cache=True)
+def column_segments(ent, ci0):  # pragma: no cover - jitted
+    """Per gain-map entry, where each map interval starts along a row.
+
+    ``seg[e, j]`` is the first column the entry covers (``x0 + k * col_pitch``) whose map
+    interval ``ci0[e, x]`` is >= j, for j = 0..``map_points_h`` (the last one is past the
+    covered columns); ``ci0`` never decreases along a row, so interval j holds the covered
+    columns ``range(seg[e, j], seg[e, j + 1], col_pitch)``. For :func:`row_gains`.
+    """
+    n_ent = ent.shape[0]
+    seg = np.empty((n_ent, max_map_points(ent) + 1), np.int64)
+    for e in range(n_ent):
+        x, x1, pitch, nh = ent[e, 3], ent[e, 4], ent[e, 5], ent[e, 8]
+        for j in range(nh + 1):
+            while x < x1 and ci0[e, x] < j:
+                x += pitch
+            seg[e, j] = x
+    return seg
+
+
+@njit(cache=True)
+def row_gains(y, channels, ent, ri0, ri1, rw, ci0, cw, maps, vig, vdx2, vdy2, seg, radial, mapbuf, gain):  # pragma: no cover - jitted
+    """The combined gain of image row ``y`` into ``gain`` (float32[W * C], interleaved channels).
+
+    Same tables and the same arithmetic, operation for operation, as :func:`apply_gains` (so
+    ``src[y] * gain`` equals its output row bit for bit), for kernels that apply the gains on the
+    fly to rows they produce themselves. ``seg`` is ``column_segments(ent, ci0)``: each map
+    interval's columns are walked with its two gains held, which lets the loop vectorise.
+    ``radial`` (float64[W]) and ``mapbuf`` (float32[max_map_points(ent) + 1]) are scratch.
+    """
+    width = radial.shape[0]
+    n_ent = ent.shape[0]
+    n_vig = vig.shape[0]
+    if n_vig == 0:
+        for i in range(width * channels):
+            gain[i] = 1.0
+    else:
+        k0, k1, k2, k3, k4 = vig[0, 0], vig[0, 1], vig[0, 2], vig[0, 3], vig[0, 4]
+        dy2 = vdy2[0, y]
+        dx2 = vdx2[0]
+        for x in range(width):  # 1.0 * the first gain, exactly
+            r2 = dx2[x] + dy2
+            radial[x] = 1.0 + r2 * (k0 + r2 * (k1 + r2 * (k2 + r2 * (k3 + r2 * k4))))
+        for v in range(1, n_vig):
+            k0, k1, k2, k3, k4 = vig[v, 0], vig[v, 1], vig[v, 2], vig[v, 3], vig[v, 4]
+            dy2 = vdy2[v, y]
+            dx2 = vdx2[v]
+            for x in range(width):
+                r2 = dx2[x] + dy2
+                radial[x] *= 1.0 + r2 * (k0 + r2 * (k1 + r2 * (k2 + r2 * (k3 + r2 * k4))))
+        if channels == 1:
+            for x in range(width):
+                gain[x] = np.float32(radial[x])
+        elif channels == 3:
+            for x in range(width):
+                g = np.float32(radial[x])
+                gain[3 * x] = g
+                gain[3 * x + 1] = g
+                gain[3 * x + 2] = g
+        else:
+            for x in range(width):
+                g = np.float32(radial[x])
+                for c in range(channels):
+                    gain[x * channels + c] = g
+    for e in range(n_ent):
+        y0 = ent[e, 0]
+        if y < y0 or y >= ent[e, 1] or (y - y0) % ent[e, 2] != 0:
+            continue
+        nh = ent[e, 8]
+        base0 = ent[e, 7] + ri0[e, y] * nh
+        base1 = ent[e, 7] + ri1[e, y] * nh
+        b = rw[e, y]
+        a = np.float32(1.0) - b
+        for j in range(nh):
+            mapbuf[j] = maps[base0 + j] * a + maps[base1 + j] * b
+        mapbuf[nh] = mapbuf[nh - 1]
+        c = ent[e, 6]
+        pitch = ent[e, 5]
+        cwe = cw[e]
+        for j in range(nh):
+            g0 = mapbuf[j]
+            dg = mapbuf[j + 1] - g0
+            xs = seg[e, j]
+            xe = seg[e, j + 1]
+            if channels == 1 and pitch == 2:  # per-site maps on a mosaic: a constant stride
+                for k in range((xe - xs + 1) // 2):
+                    x = xs + 2 * k
+                    gain[x] *= g0 + dg * cwe[x]
+            else:
+                for x in range(xs, xe, pitch):
+                    gain[x * channels + c] *= g0 + dg * cwe[x]

@@ -9,11 +9,14 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
     -> colour matrix -> orientation                                  = ISPResult.linear
     ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
 
-and are fused where nothing external sits between them: without lens-shading opcodes, a single
-parallel pass reads the uint16 mosaic and writes the oriented, colour-converted linear image
-(with a median denoise too: each thread filters a ring of freshly demosaiced rows). With
-lens-shading opcodes, which work on whole arrays, one pass demosaics into a camera-RGB temporary
-and a second one filters, converts colour and orients.
+and are all fused: a single parallel pass reads the uint16 mosaic and writes the oriented,
+colour-converted linear image (with a median denoise too: each thread filters a ring of freshly
+demosaiced rows). Lens-shading opcodes are evaluated inside that pass, row by row, from their
+small gain grids (``LensShading.fused_gain_tables``): OpcodeList2 gains multiply each normalised
+mosaic row, OpcodeList3 gains each demosaiced row before the median ring reads it; no full-frame
+gain field or temporary is made. The one exception: an automatic white balance ("gray_world",
+"white_world") measures the shaded mosaic, so with OpcodeList2 gains that mosaic is normalised
+and shaded once (``LensShading.apply_to_mosaic``) and the fused pass reads it instead.
 """
 
 from __future__ import annotations
@@ -190,19 +193,8 @@ def develop(
         if shading.is_empty:
             shading = None
 
-    # the mosaic the demosaic reads: raw uint16 with levels applied on the fly, or, with shading
-    # opcodes, the normalised float mosaic they produced
-    if shading is not None:
-        norm = np.empty((h, w), np.float32)
-        _kernels.normalize_mosaic(mosaic, black32, inv_range.astype(np.float32), gain_map, norm)
-        norm = np.ascontiguousarray(shading.apply_to_mosaic(norm, cfa), dtype=np.float32)
-        if norm.shape != (h, w):
-            raise ISPInputError(f"lens shading returned shape {norm.shape}; expected {(h, w)}")
-        src, src_black, src_scale, src_map = norm, np.zeros(4, np.float32), np.ones(4), _EMPTY_MAP
-    else:
-        src, src_black, src_scale, src_map = mosaic, black32, inv_range, gain_map
-
-    # white balance
+    # white balance: where the camera's is missing, decide the fallback now (it decides below
+    # whether the statistics need the shaded mosaic)
     wb = cfg.wb
     wb_method = wb if isinstance(wb, str) else "user"
     if wb == "camera":
@@ -215,6 +207,27 @@ def develop(
                 frame.path or "frame",
             )
             wb, wb_method = "gray_world", "gray_world (camera WB unavailable)"
+
+    # The mosaic the demosaic reads: raw uint16 with levels (and the gains) applied on the fly.
+    # Lens-shading opcodes are evaluated row by row inside the fused kernels (OpcodeList2 on the
+    # normalised rows, OpcodeList3 on the demosaiced rows, before the median ring reads them),
+    # except that an automatic white balance measures the shaded mosaic: then OpcodeList2 is
+    # applied once to a normalised float mosaic, which the statistics and the demosaic both read.
+    src, src_black, src_scale, src_map = mosaic, black32, inv_range, gain_map
+    mosaic_gains = rgb_gains = _kernels.NO_GAINS
+    applied: tuple[str, ...] = ()
+    if shading is not None:
+        mosaic_gains, rgb_gains = shading.fused_gain_tables((h, w))
+        applied = tuple(shading.applied)
+        if shading.mosaic_ops and wb in ("gray_world", "white_world"):
+            norm = np.empty((h, w), np.float32)
+            _kernels.normalize_mosaic(mosaic, black32, inv_range.astype(np.float32), gain_map, norm)
+            norm = shading.apply_to_mosaic(norm, cfa, out=norm)
+            src, src_black, src_scale, src_map = (
+                norm, np.zeros(4, np.float32), np.ones(4), _EMPTY_MAP
+            )
+            mosaic_gains = _kernels.NO_GAINS
+
     if wb == "gray_world":
         sums, counts = _kernels.channel_means(
             src, src_black, src_scale.astype(np.float32), src_map, site_ch, SATURATION
@@ -246,33 +259,15 @@ def develop(
     flip = int(frame.flip)
     denoise = cfg.denoise
     oh, ow = (w, h) if flip & 4 else (h, w)
-    applied: tuple[str, ...] = ()
-
-    if shading is None:
-        # one fused pass: levels, gains, demosaic (, median), colour, orientation
-        out = np.empty((oh, ow, 3), np.float32)
-        kernel = {
-            "off": _kernels.demosaic_fused,
-            "median3": _kernels.demosaic_median3_fused,
-            "median5": _kernels.demosaic_median5_fused,
-        }[denoise]
-        kernel(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out)
-    else:
-        rgb = np.empty((h, w, 3), np.float32)
-        _kernels.demosaic_fused(src, src_black, scale, src_map, site_ch, matrix, False, 0, rgb)
-        if shading is not None:
-            rgb = np.ascontiguousarray(shading.apply_to_rgb(rgb), dtype=np.float32)
-            if rgb.shape != (h, w, 3):
-                raise ISPInputError(f"lens shading returned shape {rgb.shape}; expected {(h, w, 3)}")
-            applied = tuple(shading.applied)
-        out = np.empty((oh, ow, 3), np.float32)
-        if denoise == "median3":
-            _kernels.median3_color(rgb, matrix, use_matrix, flip, out)
-        elif denoise == "median5":
-            _kernels.median5_color(rgb, matrix, use_matrix, flip, out)
-        else:
-            _kernels.color_orient(rgb, matrix, use_matrix, flip, out)
-        del rgb
+    # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
+    out = np.empty((oh, ow, 3), np.float32)
+    kernel = {
+        "off": _kernels.demosaic_fused,
+        "median3": _kernels.demosaic_median3_fused,
+        "median5": _kernels.demosaic_median5_fused,
+    }[denoise]
+    kernel(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out,
+           mosaic_gains, rgb_gains)
 
     return ISPResult(
         linear=out,

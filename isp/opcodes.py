@@ -906,6 +906,28 @@ class LensShading:
             return out
         return _apply_ops(arr, ops, out)
 
+    def fused_gain_tables(self, shape: tuple[int, int]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """Index tables of the OpcodeList2 and OpcodeList3 gains for an H x W image, for kernels
+        that apply them on the fly (``isp.develop``'s fused demosaic) instead of as array stages.
+
+        Returns
+        -------
+        (mosaic_tables, rgb_tables)
+            Each a tuple ``(ent, ri0, ri1, rw, ci0, cw, maps, vig, vdx2, vdy2)`` as
+            :func:`isp._shading_kernels.apply_gains` takes them (for 1 and 3 planes), to be passed
+            to :func:`isp._shading_kernels.row_gains`; every table is empty where a list applies
+            nothing. Applying them row by row gives the same gains as :meth:`apply_to_mosaic` and
+            :meth:`apply_to_rgb`, bit for bit.
+        """
+        height, width = (int(n) for n in shape)
+        out = []
+        for ops, channels in ((self.mosaic_ops, 1), (self.rgb_ops, 3)):
+            t, _ = _build_tables(ops, height, width, channels)
+            out.append(tuple(np.ascontiguousarray(a) for a in (
+                t.ent, t.ri0, t.ri1, t.rw, t.ci0, t.cw, t.maps, t.vig, t.vdx2, t.vdy2
+            )))  # fmt: skip
+        return out[0], out[1]
+
     def mosaic_gain(self, shape: tuple[int, int]) -> np.ndarray:
         """The combined OpcodeList2 gain field for an H x W mosaic (float32; 1 where nothing applies).
 

@@ -400,3 +400,94 @@ def test_gain_field_through_develop_equals_auto(samples_dir):
     auto = isp.develop(frame).linear
     via_field = isp.develop(frame, vignetting=field).linear
     np.testing.assert_allclose(auto, via_field, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------ develop's fused path against the array stages
+
+
+def _shaded_frame(cfa: str, shape: tuple[int, int], flip: int, seed: int, lists: str):
+    """A RawFrame (uint16, per-site black levels) carrying lens-shading opcodes: ``lists`` "2"
+    (four per-site GainMaps with different grids + a FixVignetteRadial on the mosaic), "3" (an
+    off-centre FixVignetteRadial, a 3-plane GainMap on part of the image and a second
+    FixVignetteRadial, on camera RGB) or "23"."""
+    import isp
+
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    list2 = [
+        GainMap(dy, dx, h, w, 0, 1, 2, 2, 1.0 / (nv - 1), 1.0 / (nh - 1), 0.0, 0.0,
+                rng.uniform(0.8, 2.5, (nv, nh, 1)).astype(np.float32))
+        for (dy, dx), (nv, nh) in zip(((0, 0), (0, 1), (1, 0), (1, 1)), ((5, 7), (4, 6), (6, 5), (3, 3)))
+    ] + [FixVignetteRadial(k=(0.3, -0.1, 0.05, 0.0, 0.01), cx=0.45, cy=0.55)]  # fmt: skip
+    list3 = [
+        FixVignetteRadial(k=(0.6, 0.2, -0.05, 0.02, 0.0), cx=0.6, cy=0.4),
+        GainMap(1, 3, max(h - 2, 1), max(w - 5, 3), 0, 3, 1, 2, 0.3, 0.25, 0.1, -0.05,
+                rng.uniform(0.5, 1.5, (4, 5, 3)).astype(np.float32)),
+        FixVignetteRadial(k=(-0.1, 0.05, 0.0, 0.0, 0.0), cx=0.5, cy=0.5),
+    ]  # fmt: skip
+    opcodes = {}
+    if "2" in lists:
+        opcodes[2] = encode_opcode_list(list2)
+    if "3" in lists:
+        opcodes[3] = encode_opcode_list(list3)
+    black = (512.0, 520.0, 508.0, 515.0)
+    mosaic = rng.integers(300, 16000, shape).astype(np.uint16)
+    matrix = np.array([[1.6, -0.4, -0.2], [-0.3, 1.5, -0.2], [0.0, -0.5, 1.5]], np.float32)
+    return isp.RawFrame(path=None, mosaic=mosaic, cfa=cfa, black_levels=black, white_level=16383.0,
+                        camera_wb=(2.1, 1.0, 1.6), color_matrix=matrix, flip=flip, opcodes=opcodes)
+
+
+@pytest.mark.parametrize("cfa", CFAS)
+@pytest.mark.parametrize("denoise", ["off", "median3", "median5"])
+def test_fused_develop_equals_unfused_stages(cfa, denoise):
+    """develop applies the opcodes inside its fused kernel: the result equals the documented
+    order composed from the public stage functions and LensShading.apply_to_mosaic/apply_to_rgb
+    (black level -> OpcodeList2 -> WB -> demosaic -> OpcodeList3 -> median -> colour -> orientation),
+    for every CFA order, with and without denoise, for every white-balance mode."""
+    isp = _develop_api()
+    from isp.opcodes import lens_shading_from_frame
+
+    cases = [((37, 54), 0, "23", "camera"), ((40, 31), 6, "2", (1.7, 1.0, 1.3)),
+             ((33, 48), 3, "3", "gray_world"), ((36, 41), 5, "23", "white_world"),
+             ((2, 9), 0, "23", "camera"), ((21, 2), 0, "23", "camera")]  # fmt: skip
+    for k, (shape, flip, lists, wb) in enumerate(cases):
+        frame = _shaded_frame(cfa, shape, flip, k, lists)
+        shading = lens_shading_from_frame(frame)
+        res = isp.develop(frame, denoise=denoise, wb=wb)
+        m = isp.apply_black_level(frame.mosaic, black_levels=frame.black_levels, white_level=frame.white_level)
+        m = shading.apply_to_mosaic(m, cfa)
+        if wb in ("gray_world", "white_world"):
+            gains = isp.white_balance_gains(m, cfa, method=wb)
+            np.testing.assert_allclose(res.wb_gains, gains, rtol=1e-6)
+        elif wb == "camera":
+            gains = (2.1, 1.0, 1.6)
+        else:
+            gains = wb
+        m = isp.apply_white_balance(m, cfa, gains)
+        rgb = shading.apply_to_rgb(isp.demosaic_bilinear(m, cfa))
+        if denoise != "off":
+            rgb = isp.denoise_median(rgb, size=int(denoise[-1]))
+        want = isp.apply_orientation(isp.convert_color(rgb, frame.color_matrix), frame.flip)
+        np.testing.assert_allclose(res.linear, want, rtol=2e-6, atol=1e-6, err_msg=f"case {k}")
+        assert res.opcodes_applied == shading.applied and res.opcodes_applied
+        off = isp.develop(frame, denoise=denoise, wb=wb, vignetting="off")
+        assert off.opcodes_applied == () and not np.allclose(off.linear, res.linear)
+
+
+def test_fused_gain_tables_give_the_array_stage_gains():
+    """The per-row gains the fused kernels compute from ``fused_gain_tables`` are the gains of
+    apply_to_mosaic / apply_to_rgb, bit for bit."""
+    from isp._shading_kernels import column_segments, max_map_points, row_gains
+    from isp.opcodes import lens_shading_from_frame
+
+    frame = _shaded_frame("RGGB", (29, 46), 0, 7, "23")
+    shading = lens_shading_from_frame(frame)
+    h, w = frame.mosaic.shape
+    t2, t3 = shading.fused_gain_tables((h, w))
+    for tables, channels, want in ((t2, 1, shading.mosaic_gain((h, w))), (t3, 3, shading.rgb_gain((h, w)))):
+        radial = np.empty(w, np.float64)
+        mapbuf = np.empty(max(max_map_points(t2[0]), max_map_points(t3[0])) + 1, np.float32)
+        got = np.empty((h, w * channels), np.float32)
+        for y in range(h):
+            row_gains(y, channels, *tables, column_segments(tables[0], tables[4]), radial, mapbuf, got[y])
+        np.testing.assert_array_equal(got.reshape(want.shape), want)
