@@ -8,7 +8,10 @@ Prints, measured in the same run:
    as milliseconds and as the ratio NumPy / ours;
 2. ``isp.develop`` of a synthetic 24 MP DNG carrying those opcodes with ``vignetting="auto"``
    against ``vignetting="off"``: the correction's cost as milliseconds and as a fraction of a full
-   develop; and rawpy's ``postprocess`` (LibRaw, bilinear, which applies no opcodes) for scale.
+   develop (develop evaluates the opcodes inside its fused demosaic pass, so the array stages of
+   1. are not on its path); the alternative of feeding the GainMaps to develop as a precomputed
+   flat-field array; and rawpy's ``postprocess`` (LibRaw, bilinear, which applies no opcodes) for
+   scale.
 
 Usage::
 
@@ -155,8 +158,9 @@ def main(argv=None) -> int:
                     no_auto_bright=True, gamma=(1, 1), use_camera_wb=True,
                 )  # fmt: skip
 
-        # What the OpcodeList2 part costs when handed to develop's own fused kernels as a
-        # flat-field gain array (vignetting=<array>), instead of the separate mosaic pass.
+        # The alternative to evaluating the GainMaps inside develop's fused kernel (what "auto"
+        # does): a precomputed H x W flat-field gain array (vignetting=<array>), one extra
+        # full-frame write and read.
         t_field, field = timed(lambda: shading.mosaic_gain((h, w)), args.repeat)
         t_fused, _ = timed(lambda: isp.develop(frame, vignetting=field), args.repeat)
         del field
