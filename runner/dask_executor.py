@@ -284,10 +284,13 @@ class DaskExecutor(Executor):
         self.crashes = 0
         finished: list[Task] = []
         try:
-            pending = distributed.as_completed(list(futures), loop=client.loop)
-            for fut in pending:
+            # Results are fetched in the client's event loop as futures finish, not one round trip each.
+            pending = distributed.as_completed(list(futures), loop=client.loop, with_results=True, raise_errors=False)
+            for fut, result in pending:
                 task, remote, attempt = futures.pop(fut)
-                if attempt < self.second_chances and _killed_worker(fut, distributed):
+                if fut.status == "error":
+                    result = _task_exception(result)
+                if attempt < self.second_chances and isinstance(result, distributed.KilledWorker):
                     # A file queued on a dying worker is blamed with the one that killed it (the
                     # scheduler cannot tell them apart): give it another full run.
                     log.warning("Dask workers died while %s was on them; submitting it again", task.input)
@@ -296,7 +299,7 @@ class DaskExecutor(Executor):
                     futures[again] = (task, remote, attempt + 1)
                     pending.add(again)
                     continue
-                record = self._outcome(fut, task, distributed)
+                record = self._outcome(fut, result, task, distributed)
                 fut.release()
                 finished.append(remote)
                 yield _restore_paths(record, task, remote)
@@ -306,16 +309,12 @@ class DaskExecutor(Executor):
                     client.cancel(list(futures))
             _remove_partials(finished)
 
-    def _outcome(self, fut: Any, task: Task, distributed: Any) -> Record:
-        if fut.status == "finished":
-            try:
-                return fut.result()
-            except Exception as exc:  # noqa: BLE001 - e.g. the record cannot be deserialised
-                return error_record(task, exc)
-        try:
-            exc = fut.exception()
-        except Exception as err:  # noqa: BLE001 - cancelled, scheduler lost, ...
-            exc = err
+    def _outcome(self, fut: Any, result: Any, task: Task, distributed: Any) -> Record:
+        """The record of a finished future; ``result`` is its value, or its exception."""
+        if fut.status == "finished" and isinstance(result, dict):
+            return result
+        exc = result if isinstance(result, BaseException) else RuntimeError(
+            f"the Dask task of {task.input!r} ended {fut.status!r} with {result!r}")
         if isinstance(exc, distributed.KilledWorker):
             self.crashes += 1
             log.error("Dask workers kept dying on %s (%d per submission); giving up on it",
@@ -326,13 +325,13 @@ class DaskExecutor(Executor):
 
 # ---------------------------------------------------------------------------------- helpers
 
-def _killed_worker(fut: Any, distributed: Any) -> bool:
-    if fut.status != "error":
-        return False
-    try:
-        return isinstance(fut.exception(), distributed.KilledWorker)
-    except Exception:  # noqa: BLE001
-        return False
+def _task_exception(result: Any) -> Any:
+    """The exception of an erred future from ``as_completed(with_results=True, raise_errors=False)``,
+    which hands over ``(type, exception, traceback)``."""
+    if isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], BaseException):
+        return result[1]
+    return result
+
 
 
 def _absolute(task: Task) -> Task:

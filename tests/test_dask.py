@@ -9,7 +9,6 @@ Skipped when the ``dask`` extra is not installed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
