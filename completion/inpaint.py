@@ -32,6 +32,7 @@ TARGET_RADIUS = 24.0  # widest hole half-width (px) the network works at; larger
 WORK_MAX = 768  # largest side of a working crop (px); larger crops are downscaled
 PAD_MULTIPLE = 16
 MAX_BATCH = 8
+MAX_GROUPS = 256  # above this many hole groups, group them on a coarse grid first
 
 Space = Literal["display", "linear"]
 Method = Literal["gan", "biharmonic"]
@@ -76,12 +77,24 @@ def _hole_boxes(hole: np.ndarray, min_context: int) -> list[tuple[int, int, int,
     from scipy import ndimage
 
     h, w = hole.shape
-    labels, n = ndimage.label(hole, structure=np.ones((3, 3), dtype=bool))
+    eight = np.ones((3, 3), dtype=bool)
+    labels, n = ndimage.label(hole, structure=eight)
+    f = 1
+    if n > MAX_GROUPS:
+        # very many specks: group them on an 8x coarser grid first (any hole in a block), with the
+        # context margin as a dilation, so that the box merging below stays cheap
+        f = 8
+        ph, pw = -(-h // f) * f, -(-w // f) * f
+        coarse = np.zeros((ph, pw), dtype=bool)
+        coarse[:h, :w] = hole
+        coarse = coarse.reshape(ph // f, f, pw // f, f).any(axis=(1, 3))
+        coarse = ndimage.binary_dilation(coarse, iterations=max(1, min_context // f))
+        labels, n = ndimage.label(coarse, structure=eight)
     boxes = []
     for sl in ndimage.find_objects(labels):
         if sl is None:
             continue
-        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        y0, y1, x0, x1 = sl[0].start * f, min(h, sl[0].stop * f), sl[1].start * f, min(w, sl[1].stop * f)
         m = max(min_context, (max(y1 - y0, x1 - x0) + 1) // 2)
         boxes.append([max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)])
     # merge overlapping boxes until stable
