@@ -95,8 +95,8 @@ class Result:
         completed image when ``output="linear"`` (then ``image is linear``); with
         ``output="display"`` it is the ISP's output before completion.
     mask : numpy.ndarray or None
-        bool H x W, the holes that were completed (given mask OR detected defects); None when
-        there was nothing to complete.
+        bool H x W, the holes that were completed (given mask OR detected defects grown to
+        their 3 x 3 neighbourhood); None when there was nothing to complete.
     timings : Mapping[str, float]
         Seconds per stage: ``read`` (0 for a RawFrame), ``develop``, ``mask``, ``complete``, ``total``.
     isp : isp.ISPResult
@@ -104,6 +104,8 @@ class Result:
     completion_method : str or None
         ``"gan"`` or ``"biharmonic"`` when pixels were completed, else None.
     output : {"display", "linear"}
+    defects_found : int
+        Number of defective photosites detected (``auto_mask="defects"``), else 0.
     """
 
     image: np.ndarray
@@ -140,7 +142,8 @@ class Pipeline:
         What :attr:`Result.image` holds, and the space completion runs in.
     auto_mask : {"none", "defects"}
         ``"defects"``: also complete hot and dead photosites found on the mosaic
-        (:func:`isp.defects.detect_defective_pixels`).
+        (:func:`isp.defects.detect_defective_pixels`), each with its 3 x 3 output
+        neighbourhood (where bilinear demosaicing spread it).
     defect_threshold : float
         Threshold for ``auto_mask="defects"``, in noise units.
 
@@ -266,6 +269,8 @@ class Pipeline:
                     f"image is {image.shape[:2]}"
                 )
             defects = int(found.sum())
+            # Bilinear demosaicing spreads a photosite into its 3 x 3 output neighbourhood.
+            found = _dilate3(found)
             holes = found if holes is None else (holes | found)
         timings["mask"] = time.perf_counter() - t
 
@@ -327,6 +332,17 @@ class Pipeline:
                 method = "biharmonic"
         out = completion.inpaint(image, holes, space=self.output, device=cfg.device, method=method)
         return out, method
+
+
+def _dilate3(mask: np.ndarray) -> np.ndarray:
+    """bool H x W -> the same, grown by one pixel in all 8 directions."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    rows = out.copy()
+    out[:, 1:] |= rows[:, :-1]
+    out[:, :-1] |= rows[:, 1:]
+    return out
 
 
 def _name(frame: Any) -> str:
