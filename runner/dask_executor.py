@@ -27,9 +27,10 @@ Failures
     Per-file errors (decode, mask, completion, output) are records made inside the task, so
     Dask never retries them. A worker that dies (killed, out of memory, a crash in native code)
     loses its file; the scheduler runs it again on another worker, up to the scheduler's
-    ``allowed-failures`` (1 for the local cluster made here; Dask's default of 3 for a cluster
+    ``allowed-failures`` (0 for the local cluster made here; Dask's default of 3 for a cluster
     of your own), and then this executor submits it once more (``second_chances``), because the
-    scheduler also blames files that were merely queued on the dying worker. A file that still
+    scheduler also blames files that were merely queued on the dying worker. On the local
+    cluster a file that crashes its worker therefore kills two workers, as with the local pool. A file that still
     kills its workers is reported as :class:`~runner.errors.WorkerCrashError`, exactly as with
     the local pool, and the batch goes on. The local cluster sends each worker only as many
     files as it has threads (``worker-saturation`` 1.0) so that, in large batches, only the file
@@ -48,6 +49,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 import uuid
 from typing import Any, Callable, Iterator, Sequence
 
@@ -190,7 +192,7 @@ class DaskExecutor(Executor):
                 memory_limit=0,  # no spilling / memory-based restarts: as the local pool
                 # no dashboard; the scheduler's HTTP endpoints on a free loopback port (it would
                 # otherwise take :8787 and warn when another cluster holds it)
-                scheduler_kwargs={"allowed_failures": 1, "dashboard_address": "127.0.0.1:0"},
+                scheduler_kwargs={"allowed_failures": 0, "dashboard_address": "127.0.0.1:0"},
                 env=env,
             )
         log.info("started a local Dask cluster: %d worker(s), scheduler %s", n, self._cluster.scheduler_address)
@@ -286,7 +288,16 @@ class DaskExecutor(Executor):
         try:
             # Results are fetched in the client's event loop as futures finish, not one round trip each.
             pending = distributed.as_completed(list(futures), loop=client.loop, with_results=True, raise_errors=False)
-            for fut, result in pending:
+            for fut, result in self._completed(pending, client):
+                if fut is None:  # no worker left for `timeout` seconds: fail what is left, keep the report
+                    for fut, (task, remote, _) in list(futures.items()):
+                        futures.pop(fut)
+                        fut.release()
+                        finished.append(remote)  # its workers are gone: clean up after them too
+                        yield error_record(task, ClusterError(
+                            f"{task.input}: not processed: the Dask cluster had no workers for "
+                            f"{self.timeout:g} s (run again with --resume once it has)"))
+                    return
                 task, remote, attempt = futures.pop(fut)
                 if fut.status == "error":
                     result = _task_exception(result)
@@ -309,10 +320,32 @@ class DaskExecutor(Executor):
                     client.cancel(list(futures))
             _remove_partials(finished)
 
+    def _completed(self, pending: Any, client: Any) -> Iterator[tuple[Any, Any]]:
+        """``(future, result)`` as they complete; ``(None, None)`` once the cluster has had no
+        worker for :attr:`timeout` seconds (a nanny can fail to bring a crashed worker back)."""
+        last_worker = last_check = time.monotonic()
+        while not pending.is_empty():
+            batch = pending.next_batch(block=False)
+            if batch:
+                yield from batch
+                continue
+            now = time.monotonic()
+            if now - last_check < 2.0:
+                time.sleep(0.05)
+                continue
+            last_check = now
+            if _has_workers(client):
+                last_worker = now
+            elif now - last_worker > self.timeout:
+                log.error("the Dask cluster has had no workers for %g s; giving up on the files left", self.timeout)
+                yield None, None
+                return
+            time.sleep(0.05)
+
     def _outcome(self, fut: Any, result: Any, task: Task, distributed: Any) -> Record:
         """The record of a finished future; ``result`` is its value, or its exception."""
-        if fut.status == "finished" and isinstance(result, dict):
-            return result
+        if isinstance(result, dict):  # a record (the future may read "lost" by now: its worker died
+            return result             # after the result was fetched)
         exc = result if isinstance(result, BaseException) else RuntimeError(
             f"the Dask task of {task.input!r} ended {fut.status!r} with {result!r}")
         if isinstance(exc, distributed.KilledWorker):
@@ -324,6 +357,14 @@ class DaskExecutor(Executor):
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+def _has_workers(client: Any) -> bool:
+    try:
+        info = client.scheduler_info(n_workers=1)
+    except TypeError:  # distributed before n_workers=
+        info = client.scheduler_info()
+    return bool(info.get("workers"))
+
 
 def _task_exception(result: Any) -> Any:
     """The exception of an erred future from ``as_completed(with_results=True, raise_errors=False)``,

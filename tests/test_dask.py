@@ -1,14 +1,15 @@
 """``--executor dask``: the same batch on a two-worker Dask cluster on loopback.
 
-One ``LocalCluster`` (two spawned worker processes, one thread each, 127.0.0.1 only) serves the
-module. Its workers carry the test-only crash hook (``RAWCOMPLETE_TEST_CRASH``, as the local
-pool's crash test) so a file that segfaults its worker can sit in the same folder as good and bad
-files; the scheduler gives a file one retry after a lost worker (``allowed_failures=1``).
+``LocalCluster``s of two spawned worker processes (one thread each, 127.0.0.1 only) set up as
+the executor's own. One serves the tests that do not crash workers on purpose; the tests that do
+get one each, whose workers carry the test-only crash hook (``RAWCOMPLETE_TEST_CRASH``, as the
+local pool's crash test), so a file that segfaults its worker can sit among good and bad files.
 Skipped when the ``dask`` extra is not installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -49,23 +50,39 @@ def clean_env():
     os.environ.update(before)
 
 
-@pytest.fixture(scope="module")
-def cluster(clean_env):
+@contextlib.contextmanager
+def start_cluster(*, crash: bool):
+    """Two workers on 127.0.0.1, one thread each, as the executor's own LocalCluster is set up
+    (a lost worker's file is not retried by the scheduler: the executor submits it once more).
+    ``crash``: workers carry the test-only crash hook for inputs named ``crashme*``."""
     import dask
     from distributed import Client, LocalCluster
 
-    env = {TEST_CRASH_ENV: "crashme*", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **({TEST_CRASH_ENV: "crashme*"} if crash else {})}
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
         cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None, memory_limit=0, env=env,
-                          scheduler_kwargs={"allowed_failures": 1, "dashboard_address": "127.0.0.1:0"})
+                          scheduler_kwargs={"allowed_failures": 0, "dashboard_address": "127.0.0.1:0"})
     client = Client(cl, set_as_default=False)
     try:
         yield cl, client
     finally:
-        settle(client)
         client.close()
-        cl.close()
+        if crash:
+            # A nanny whose fresh worker is killed while it starts may close itself; shutting
+            # such a cluster down can complain about it. That is Dask's noise, not ours.
+            with contextlib.suppress(Exception):
+                cl.close()
+        else:
+            cl.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(clean_env):
+    """The shared cluster of the tests that do not crash workers on purpose."""
+    with start_cluster(crash=False) as (cl, client):
+        yield cl, client
+        settle(client)
 
 
 def settle(client, n: int = 2) -> None:
@@ -94,7 +111,7 @@ def comparable(report: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory, samples_dir, cluster, clean_env):
+def both(tmp_path_factory, samples_dir, clean_env):
     """One folder of good, bad and crashing files, run by ``--jobs 2`` and by the Dask cluster."""
     _need_samples(samples_dir)
     root = tmp_path_factory.mktemp("dask")
@@ -115,9 +132,9 @@ def both(tmp_path_factory, samples_dir, cluster, clean_env):
     # Relative paths on purpose: the Dask workers get absolute ones, the records must not show it.
     common = ["in", "-o", "out", "--method", "biharmonic", "--no-progress", "--report", "report.json"]
     local = run_cli([*common, "--jobs", "2"], cwd=root / "local", env={**clean_env, TEST_CRASH_ENV: "crashme*"})
-    dask = run_cli([*common, "--scheduler", cluster[0].scheduler_address], cwd=root / "dask",
-                   env={k: v for k, v in clean_env.items() if k != TEST_CRASH_ENV})
-    settle(cluster[1])
+    with start_cluster(crash=True) as (cl, _):
+        dask = run_cli([*common, "--scheduler", cl.scheduler_address], cwd=root / "dask",
+                       env={k: v for k, v in clean_env.items() if k != TEST_CRASH_ENV})
     reports = [root / name / "report.json" for name in ("local", "dask")]
     return {"root": root, "local": local, "dask": dask,
             "local_report": json.loads(reports[0].read_text()) if reports[0].exists() else None,
@@ -250,7 +267,7 @@ def test_killed_worker_file_is_retried_and_outputs_are_whole(tmp_path, samples_d
     assert again.exit_code == 0 and {r["status"] for r in again.records} == {"skipped"}
 
 
-def test_small_batch_crash_fails_alone(tmp_path, samples_dir, cluster):
+def test_small_batch_crash_fails_alone(tmp_path, samples_dir, clean_env):
     """Four files on two workers all go out at once (too few to be queued by the scheduler), so
     good files sit on the workers the crashing one kills: they still complete."""
     from runner.batch import run_batch
@@ -263,8 +280,9 @@ def test_small_batch_crash_fails_alone(tmp_path, samples_dir, cluster):
     names = ["a.dng", "crashme.dng", "b.dng", "c.dng"]
     for name in names:
         shutil.copy(samples_dir / "wb_cast.dng", inp / name)
-    ex = DaskExecutor(client=cluster[1])
-    result = run_batch([inp], tmp_path / "out", Settings(progress=False), executor=ex)
+    with start_cluster(crash=True) as (_, client):
+        ex = DaskExecutor(client=client)
+        result = run_batch([inp], tmp_path / "out", Settings(progress=False), executor=ex)
     recs = {Path(r["input"]).name: r for r in result.records}
     assert result.exit_code == 1
     assert recs["crashme.dng"]["status"] == "failed" and recs["crashme.dng"]["error"]["class"] == "WorkerCrashError"
@@ -273,7 +291,6 @@ def test_small_batch_crash_fails_alone(tmp_path, samples_dir, cluster):
     assert ex.crashes == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == \
         ["a.tif", "b.tif", "c.tif"]
-    settle(cluster[1])
 
 
 def test_workers_check_paths_before_anything_runs(tmp_path, cluster):
@@ -323,3 +340,51 @@ def test_model_cached_once_per_worker(tmp_path, samples_dir, cluster):
         if gan:
             assert old["generators"] == 0 and after[pid]["generators"] == 1, (pid, n, before, after)
     assert max(per_pid.values()) >= 2  # some worker handled several files with one model
+
+
+def test_a_cluster_left_without_workers_fails_the_rest_and_returns(tmp_path, samples_dir, clean_env):
+    """When no worker is left (a nanny may fail to bring a crashed one back) the run does not
+    hang: after ``timeout`` seconds the files left fail with ClusterError and the report is made."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    import runner.batch
+    from runner.batch import run_batch
+    from runner.dask_executor import DaskExecutor
+    from runner.settings import Settings
+    from test_dask_helpers import slow_process_file
+
+    _need_samples(samples_dir)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for name in ("slow1.dng", "slow2.dng", "slow3.dng"):
+        shutil.copy(samples_dir / "wb_cast.dng", inp / name)
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cl = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None, memory_limit=0,
+                          scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+    client = Client(cl, set_as_default=False)
+    try:
+        def scale_down_mid_file() -> None:  # the only worker goes away holding slow1.dng
+            end = time.monotonic() + 60
+            while not list(inp.glob("slow*.dng.started-*")) and time.monotonic() < end:
+                time.sleep(0.02)
+            cl.scale(0)
+
+        threading.Thread(target=scale_down_mid_file, daemon=True).start()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(runner.batch, "process_file", slow_process_file)
+            t = time.monotonic()
+            result = run_batch([inp], tmp_path / "out", Settings(progress=False, report=str(tmp_path / "r.json")),
+                               executor=DaskExecutor(client=client, timeout=3))
+        assert time.monotonic() - t < 60
+    finally:
+        client.close()
+        cl.close()
+    assert result.exit_code == 1
+    assert {r["status"] for r in result.records} == {"failed"}
+    for rec in result.records:
+        assert rec["error"]["class"] == "ClusterError" and "no workers for 3 s" in rec["error"]["message"]
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["failed"] == 3
+    assert len(list(inp.glob("slow*.dng.started-*"))) >= 1  # a file was in flight when it left
+    assert list((tmp_path / "out").rglob("*.rawcomplete-partial")) == []  # its temporary is gone
