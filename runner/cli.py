@@ -129,10 +129,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _take_executor(ns: dict[str, Any], preset: dict[str, Any], overrides: dict[str, Any]) -> str:
-    """The executor asked for (``--scheduler`` implies dask); one Settings does not list is
-    taken out of the preset and flags, since the command line builds it itself."""
+    """The executor asked for (``--scheduler`` implies dask), recorded in the settings (and so in
+    the report) as the name actually used."""
     from runner.executors import EXECUTORS
-    from runner.settings import ExecutorName, choices
 
     name = overrides.get("executor", preset.get("executor"))
     if "scheduler" in ns:
@@ -142,9 +141,7 @@ def _take_executor(ns: dict[str, Any], preset: dict[str, Any], overrides: dict[s
     name = name or "local"
     if name not in EXECUTORS:
         raise PipelineInputError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}; got {name!r}")
-    if name not in choices(ExecutorName):
-        preset.pop("executor", None)
-        overrides.pop("executor", None)
+    overrides["executor"] = name
     return name
 
 

@@ -35,7 +35,7 @@ LensShading = Literal["auto", "off"]
 Format = Literal["tiff16", "tiff32f", "png16", "png8", "jpeg"]
 Method = Literal["auto", "gan", "biharmonic"]
 AutoMask = Literal["none", "defects"]
-ExecutorName = Literal["local"]
+ExecutorName = Literal["local", "dask"]
 
 #: Output formats and the file extension each writes.
 FORMAT_EXTENSIONS: Mapping[str, str] = {
