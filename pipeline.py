@@ -63,9 +63,10 @@ class CompletionConfig:
     ----------
     method : {"auto", "gan", "biharmonic"}
         ``"gan"``: the shipped inpainting model (raises ``completion.WeightsError`` when its
-        weights are missing). ``"biharmonic"``: classical smooth fill, no model. ``"auto"``: the
-        GAN when its weights load, else biharmonic with a logged warning (the method actually
-        used is in :attr:`Result.completion_method`).
+        weights are missing). ``"biharmonic"``: classical smooth fill, no model. ``"auto"``:
+        ``completion.inpaint(method="auto")`` (biharmonic for small hole groups such as dust and
+        defects, the GAN for larger ones) when the GAN weights load, else biharmonic with a logged
+        warning (the method actually used is in :attr:`Result.completion_method`).
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     """
@@ -324,8 +325,8 @@ class Pipeline:
             method = "biharmonic"
         if method == "auto":
             try:
-                out = completion.inpaint(image, holes, space=self.output, device=cfg.device, method="gan")
-                return out, "gan"
+                out = completion.inpaint(image, holes, space=self.output, device=cfg.device, method="auto")
+                return out, "auto"
             except completion.WeightsError as exc:
                 _GAN_UNAVAILABLE = str(exc)
                 log.warning("GAN weights unavailable (%s); completing with the biharmonic method", exc)

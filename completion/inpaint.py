@@ -35,7 +35,14 @@ MAX_BATCH = 8
 MAX_GROUPS = 256  # above this many hole groups, group them on a coarse grid first
 
 Space = Literal["display", "linear"]
-Method = Literal["gan", "biharmonic"]
+Method = Literal["gan", "biharmonic", "auto"]
+
+#: Under ``method="auto"``, 8-connected hole groups of at most this many pixels (dust, hot pixels,
+#: small blemishes) are filled with the biharmonic method and larger ones with the GAN. Measured on
+#: 8 Kodak images (384 x 512 crops, 6 discs each; in-hole PSNR, shipped GAN vs biharmonic):
+#: radius 3 px 24.1 vs 25.5 dB, 6 px 21.9 vs 23.1, 10 px (314 px) 20.6 vs 20.8, 20 px 18.8 vs 18.3,
+#: 35 px 18.3 vs 16.7. On smooth areas the GAN also leaves faint dark rims in small holes.
+AUTO_SMALL_GROUP_PIXELS = 400
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -246,6 +253,18 @@ def _run_biharmonic(crops: list[_Crop], space: str, image: np.ndarray) -> None:
             c.result = np.clip(inpaint_biharmonic(c.disp, c.hole, channel_axis=-1), 0.0, 1.0).astype(np.float32)
 
 
+def _small_groups(hole: np.ndarray, max_pixels: int) -> np.ndarray:
+    """Bool mask of the 8-connected hole groups of at most ``max_pixels`` pixels."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(hole, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return np.zeros_like(hole)
+    small = np.bincount(labels.ravel(), minlength=n + 1) <= max_pixels
+    small[0] = False
+    return small[labels]
+
+
 def _resolve_device(device: str) -> str:
     import torch
 
@@ -282,8 +301,10 @@ def inpaint(
         brightness of its surroundings.
     device : str
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    method : {"gan", "biharmonic"}
-        The shipped FFC-GAN generator, or scikit-image's biharmonic inpainting (no torch needed).
+    method : {"gan", "biharmonic", "auto"}
+        The shipped FFC-GAN generator, scikit-image's biharmonic inpainting (no torch needed), or
+        ``"auto"``: biharmonic for hole groups of at most :data:`AUTO_SMALL_GROUP_PIXELS` pixels
+        (where it measures better), the GAN for larger ones.
     weights : path-like, optional
         Another ``generator.pt`` exported by ``completion.train`` (default: the shipped weights).
 
@@ -305,8 +326,8 @@ def inpaint(
     """
     if space not in ("display", "linear"):
         raise CompletionError(f"space must be 'display' or 'linear'; got {space!r}")
-    if method not in ("gan", "biharmonic"):
-        raise CompletionError(f"method must be 'gan' or 'biharmonic'; got {method!r}")
+    if method not in ("gan", "biharmonic", "auto"):
+        raise CompletionError(f"method must be 'gan', 'biharmonic' or 'auto'; got {method!r}")
     if not isinstance(device, str):
         raise CompletionError(f"device must be a string ('auto', 'cpu', 'cuda'); got {type(device).__name__}")
     image, hole = _validate(image, mask)
@@ -316,6 +337,17 @@ def inpaint(
         return image.copy()
     if n_hole == hole.size:
         raise MaskError(f"mask covers the whole {hole.shape[0]}x{hole.shape[1]} image; at least one known pixel is needed")
+
+    if method == "auto":
+        small = _small_groups(hole, AUTO_SMALL_GROUP_PIXELS)
+        if not np.any(hole & ~small):
+            return inpaint(image, hole, space=space, device=device, method="biharmonic")
+        # the GAN fills every hole (so small holes next to large ones see filled context), then the
+        # small groups are refilled with the biharmonic method from that context
+        out = inpaint(image, hole, space=space, device=device, method="gan", weights=weights)
+        if small.any():
+            out = inpaint(out, small, space=space, device=device, method="biharmonic")
+        return out
 
     boxes = _hole_boxes(hole, MIN_CONTEXT if method == "gan" else 4)
     crops = [_prepare(image, hole, b, space) for b in boxes]

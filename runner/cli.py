@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("completion")
     g.add_argument("--method", metavar="METHOD",
-                   help="auto (default: GAN, biharmonic when its weights are missing), gan, biharmonic")
+                   help="auto (default: biharmonic for small hole groups such as dust and defects, the GAN "
+                        "for larger ones; biharmonic alone when the GAN weights are missing), gan, biharmonic")
     g.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--masks", action=argparse.BooleanOptionalAction,
                    help="use sidecar <stem>.mask.png files (default); --no-masks ignores them")

@@ -243,3 +243,29 @@ def test_pull_push_keeps_known():
     out = pull_push_fill(img, known)
     assert torch.equal(out * known, img * known)
     assert torch.isfinite(out).all()
+
+
+def test_auto_uses_biharmonic_for_small_groups_and_gan_for_large():
+    """method="auto": small hole groups equal the biharmonic fill exactly; a large group is the GAN's."""
+    import importlib
+
+    ci = importlib.import_module("completion.inpaint")
+
+    rng = np.random.default_rng(3)
+    img = (rng.random((96, 128, 3)) * 0.2 + np.linspace(0.2, 0.7, 128)[None, :, None]).astype(np.float32)
+    small = np.zeros((96, 128), bool)
+    small[10:14, 10:14] = True                       # 16 px: dust-sized
+    small[80:83, 100:104] = True
+    assert ci.AUTO_SMALL_GROUP_PIXELS >= 16
+    # small groups only: exactly the biharmonic result
+    np.testing.assert_array_equal(
+        inpaint(img, small, method="auto", device="cpu"), inpaint(img, small, method="biharmonic"))
+    large = np.zeros((96, 128), bool)
+    large[30:70, 40:90] = True                       # 2000 px > threshold
+    both = small | large
+    out = inpaint(img, both, method="auto", device="cpu")
+    gan = inpaint(img, both, method="gan", device="cpu")
+    np.testing.assert_array_equal(out[~both], img[~both])
+    np.testing.assert_array_equal(out[large], gan[large])
+    np.testing.assert_array_equal(out[small], inpaint(gan, small, method="biharmonic")[small])
+    assert not np.array_equal(out[small], gan[small])
