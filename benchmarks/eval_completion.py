@@ -4,7 +4,7 @@
     python benchmarks/eval_completion.py --limit 6 --save-examples /tmp/examples
 
 Methods: the shipped GAN (``completion.inpaint(method="gan")``), scikit-image biharmonic
-(``method="biharmonic"``), OpenCV Telea (only if ``cv2`` imports) and mean fill (per-channel mean of the
+(``method="biharmonic"``), the generator's own pull-push base fill alone, OpenCV Telea (only if ``cv2`` imports) and mean fill (per-channel mean of the
 known pixels). Masks: ``completion.masks.random_mask(h, w, kind)`` seeded per (seed, image index, kind),
 so every method sees the same holes. One table is printed; ``--json`` writes the numbers. Baseline
 results can be cached (``--cache``) since they do not depend on the model.
@@ -30,6 +30,20 @@ def default_eval_dir() -> Path:
     env = os.environ.get("RAWCOMPLETE_SHARED")
     root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
     return root / "images" / "eval" / "kodak"
+
+
+def pull_push(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The generator's own parameter-free starting fill, alone: what the trained network must beat."""
+    import torch
+
+    from completion.model import pull_push_fill
+
+    t = torch.from_numpy(img.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    known = torch.from_numpy((~hole).astype(np.float32))[None, None]
+    fill = pull_push_fill(t, known)[0].permute(1, 2, 0).numpy()
+    out = img.copy()
+    out[hole] = np.clip(fill[hole] * 255.0 + 0.5, 0, 255).astype(img.dtype)
+    return out
 
 
 def mean_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -63,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=default_eval_dir())
     ap.add_argument("--limit", type=int, default=0, help="first N images only (0 = all)")
     ap.add_argument("--kinds", default=",".join(KINDS))
-    ap.add_argument("--methods", default="gan,biharmonic,telea,mean")
+    ap.add_argument("--methods", default="gan,pullpush,biharmonic,telea,mean")
     ap.add_argument("--weights", default=None, help="generator.pt to evaluate (default: shipped)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -103,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return telea(img, hole)
         if method == "mean":
             return mean_fill(img, hole)
+        if method == "pullpush":
+            return pull_push(img, hole)
         raise SystemExit(f"unknown method {method}")
 
     # warm-up (model load) so that timings are per image, not per first call
@@ -165,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"{method:12s}" + "".join(cells))
     frac = {k: float(np.mean([r["hole_fraction"] for r in rows if r["kind"] == k])) for k in kinds}
     lines.append("mean hole fraction: " + ", ".join(f"{k} {v:.1%}" for k, v in frac.items()))
+    if "gan" in methods and "pullpush" in methods:
+        lines.append("GAN - its pull-push base fill PSNR: " + ", ".join(
+            f"{k} {table[f'gan/{k}']['psnr'] - table[f'pullpush/{k}']['psnr']:+.2f} dB" for k in kinds))
     if "gan" in methods and "biharmonic" in methods:
         lines.append("GAN - biharmonic PSNR: " + ", ".join(
             f"{k} {table[f'gan/{k}']['psnr'] - table[f'biharmonic/{k}']['psnr']:+.2f} dB" for k in kinds))
