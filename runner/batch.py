@@ -188,6 +188,10 @@ def run_batch(
         bar.close()
         if own_executor:
             executor.close()
+        # a worker lost mid-write (a crash elsewhere breaks the whole pool) leaves its temporary:
+        # its file was re-run, so whatever is left by a process no longer alive goes now
+        if sweep_partials(outdir):
+            log.info("removed temporary file(s) left by workers lost during this run")
 
     records.sort(key=lambda r: r["index"])
     summary = {
