@@ -17,6 +17,30 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True)
+def map_row(y, e, ent, ri0, ri1, rw, maps, row):  # pragma: no cover - jitted
+    """Gain-map entry ``e`` at image row ``y``, interpolated vertically at its map columns.
+
+    Returns False, leaving ``row`` alone, where the entry does not cover row ``y`` (outside its
+    area or off its row pitch). Otherwise fills ``row[0:nh]`` (``nh = map_points_h``) with the
+    map rows ``ri0``/``ri1`` blended by ``rw`` and repeats the last value in ``row[nh]``, so that
+    reading one past the last map column is harmless, and returns True. Shared by
+    :func:`apply_gains` and :func:`row_gains`, which must agree bit for bit.
+    """
+    y0 = ent[e, 0]
+    if y < y0 or y >= ent[e, 1] or (y - y0) % ent[e, 2] != 0:
+        return False
+    nh = ent[e, 8]
+    base0 = ent[e, 7] + ri0[e, y] * nh
+    base1 = ent[e, 7] + ri1[e, y] * nh
+    b = rw[e, y]
+    a = np.float32(1.0) - b
+    for j in range(nh):
+        row[j] = maps[base0 + j] * a + maps[base1 + j] * b
+    row[nh] = row[nh - 1]
+    return True
+
+
 @njit(cache=True, parallel=True)
 def apply_gains(src, dst, src_rows, dst_rows, ent, ri0, ri1, rw, ci0, cw, maps, max_nh, vig, vdx2, vdy2):  # pragma: no cover - jitted
     """``dst = src * gains`` for an H x W x C float32 image.
@@ -75,17 +99,8 @@ def apply_gains(src, dst, src_rows, dst_rows, ent, ri0, ri1, rw, ci0, cw, maps, 
                     gain[x * channels + c] = g
         row = np.empty(max_nh + 1, np.float32)
         for e in range(n_ent):
-            y0 = ent[e, 0]
-            if y < y0 or y >= ent[e, 1] or (y - y0) % ent[e, 2] != 0:
+            if not map_row(y, e, ent, ri0, ri1, rw, maps, row):
                 continue
-            nh = ent[e, 8]
-            base0 = ent[e, 7] + ri0[e, y] * nh
-            base1 = ent[e, 7] + ri1[e, y] * nh
-            b = rw[e, y]
-            a = np.float32(1.0) - b
-            for j in range(nh):
-                row[j] = maps[base0 + j] * a + maps[base1 + j] * b
-            row[nh] = row[nh - 1]
             c = ent[e, 6]
             for x in range(ent[e, 3], ent[e, 4], ent[e, 5]):
                 j = ci0[e, x]
@@ -175,17 +190,9 @@ def row_gains(y, channels, ent, ri0, ri1, rw, ci0, cw, maps, vig, vdx2, vdy2, se
                 for c in range(channels):
                     gain[x * channels + c] = g
     for e in range(n_ent):
-        y0 = ent[e, 0]
-        if y < y0 or y >= ent[e, 1] or (y - y0) % ent[e, 2] != 0:
+        if not map_row(y, e, ent, ri0, ri1, rw, maps, mapbuf):
             continue
         nh = ent[e, 8]
-        base0 = ent[e, 7] + ri0[e, y] * nh
-        base1 = ent[e, 7] + ri1[e, y] * nh
-        b = rw[e, y]
-        a = np.float32(1.0) - b
-        for j in range(nh):
-            mapbuf[j] = maps[base0 + j] * a + maps[base1 + j] * b
-        mapbuf[nh] = mapbuf[nh - 1]
         c = ent[e, 6]
         pitch = ent[e, 5]
         cwe = cw[e]

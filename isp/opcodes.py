@@ -695,6 +695,29 @@ def _check_out(out: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.
     return out
 
 
+def _float32_input(
+    image: np.ndarray, ndim: int, what: str, layout: str, kind: str, out: np.ndarray | None, name: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate the image of :meth:`LensShading.apply_to_mosaic` / ``apply_to_rgb`` (``ndim``-D,
+    non-empty, floating; ``what``, ``layout`` and ``kind`` word the errors) and its ``out``.
+    Returns the image as a C-contiguous float32 array and the checked ``out``."""
+    arr = np.asarray(image)
+    if arr.ndim != ndim or arr.size == 0:
+        raise ISPInputError(f"{what} must be a non-empty {layout} array, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ISPInputError(f"{what} must be a {kind} array, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    return arr, _check_out(out, arr.shape, name)
+
+
+def _unchanged(arr: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """The result of a list that applies nothing: a copy of ``arr``, or ``arr`` copied into ``out``."""
+    if out is None:
+        return arr.copy()
+    np.copyto(out, arr)
+    return out
+
+
 def _describe(ops: Sequence[Opcode], list_index: int) -> tuple[str, ...]:
     """Group consecutive opcodes of the same name: ``("GainMap x4 (OpcodeList2)", ...)``."""
     out: list[str] = []
@@ -852,19 +875,10 @@ class LensShading:
         """
         if cfa not in _CFA_CHOICES:
             raise ISPInputError(f"cfa must be one of {', '.join(_CFA_CHOICES)}; got {cfa!r}")
-        arr = np.asarray(mosaic)
-        if arr.ndim != 2 or arr.size == 0:
-            raise ISPInputError(f"mosaic must be a non-empty H x W array, got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise ISPInputError(f"mosaic must be a normalised float array, got dtype {arr.dtype}")
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-        out = _check_out(out, arr.shape, "apply_to_mosaic")
+        arr, out = _float32_input(mosaic, 2, "mosaic", "H x W", "normalised float", out, "apply_to_mosaic")
         ops = self.mosaic_ops
         if not ops:
-            if out is None:
-                return arr.copy()
-            np.copyto(out, arr)
-            return out
+            return _unchanged(arr, out)
         res = _apply_ops(arr[:, :, None], ops, None if out is None else out[:, :, None])
         return res[:, :, 0] if out is None else out
 
@@ -891,19 +905,10 @@ class LensShading:
         isp.ISPInputError
             If ``rgb`` is not H x W x C with C >= 1.
         """
-        arr = np.asarray(rgb)
-        if arr.ndim != 3 or arr.size == 0:
-            raise ISPInputError(f"rgb must be a non-empty H x W x 3 array, got shape {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise ISPInputError(f"rgb must be a float array, got dtype {arr.dtype}")
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-        out = _check_out(out, arr.shape, "apply_to_rgb")
+        arr, out = _float32_input(rgb, 3, "rgb", "H x W x 3", "float", out, "apply_to_rgb")
         ops = self.rgb_ops
         if not ops:
-            if out is None:
-                return arr.copy()
-            np.copyto(out, arr)
-            return out
+            return _unchanged(arr, out)
         return _apply_ops(arr, ops, out)
 
     def fused_gain_tables(self, shape: tuple[int, int]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
