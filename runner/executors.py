@@ -104,8 +104,10 @@ class LocalExecutor(Executor):
         return self._pool
 
     def close(self) -> None:
+        # wait: a file already running (e.g. when the run is interrupted) finishes and renames its
+        # output before the batch sweeps temporaries and reports; queued files are cancelled
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def run(self, fn: Callable[[Task], Record], tasks: Iterable[Task]) -> Iterator[Record]:
