@@ -119,21 +119,11 @@ class Settings:
             raise PipelineInputError(f"quality must be an integer in 1..100; got {self.quality!r}")
         if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 1:
             raise PipelineInputError(f"jobs must be an integer >= 1; got {self.jobs!r}")
-        try:
-            threshold = float(self.defect_threshold)
-        except (TypeError, ValueError):
-            threshold = float("nan")
-        if not threshold > 0 or threshold == float("inf"):
-            raise PipelineInputError(f"defect_threshold must be a positive number; got {self.defect_threshold!r}")
-        object.__setattr__(self, "defect_threshold", threshold)
+        object.__setattr__(self, "defect_threshold",
+                           _positive_float("defect_threshold", self.defect_threshold, "a positive number"))
         if self.timeout is not None:
-            try:
-                timeout = float(self.timeout)
-            except (TypeError, ValueError):
-                timeout = float("nan")
-            if not timeout > 0 or timeout == float("inf"):
-                raise PipelineInputError(f"timeout must be a positive number of seconds; got {self.timeout!r}")
-            object.__setattr__(self, "timeout", timeout)
+            object.__setattr__(self, "timeout",
+                               _positive_float("timeout", self.timeout, "a positive number of seconds"))
         if self.format == "tiff32f" and not self.linear:
             # A float TIFF only makes sense for scene-linear data: it is the linear output.
             object.__setattr__(self, "linear", True)
@@ -207,6 +197,17 @@ def _check_gamma(value: Any) -> str | float:
     raise PipelineInputError(
         f"gamma must be one of {', '.join(map(repr, choices(GammaName)))} or a positive number; got {value!r}"
     )
+
+
+def _positive_float(name: str, value: Any, expected: str) -> float:
+    """``value`` as a finite float > 0, else a ``PipelineInputError`` saying ``name must be expected``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise PipelineInputError(f"{name} must be {expected}; got {value!r}")
+    return number
 
 
 def _check_device(value: Any) -> None:
