@@ -10,9 +10,10 @@ How a frame is processed (memory stays bounded by the crops, never a full float 
    choose a working scale so that the widest hole is no thicker than the holes seen in training and
    the crop no larger than ``WORK_MAX`` px; downscale (antialiased; a pixel is a hole if any of its
    sources is), pad (reflect) to a multiple of 16;
-4. run the generator on batches of equally-sized crops; upscale the result when the crop was
-   downscaled and add back the detail lost by the round trip, interpolated into the hole from its
-   border (so there is no seam); decode (``linear``: sRGB-decode, times ``s``);
+4. run the generator on batches of equally-sized crops; when the crop was downscaled, upscale only
+   what the network added to its pull-push starting fill and add it to the pull-push fill computed
+   at full resolution (which continues the full-resolution border, so there is no seam); decode
+   (``linear``: sRGB-decode, times ``s``);
 5. write the hole pixels only: the known pixels of the result are the input's, bit for bit.
 """
 
@@ -222,21 +223,23 @@ def _run_gan(crops: list[_Crop], device: str, weights) -> None:
                     masks.append(F.pad(c.work_hole, pad, mode=mode))
                 x = torch.cat(imgs).to(dev)
                 m = torch.cat(masks).to(dev)
-                out = model(x, m).clamp(0.0, 1.0).float().cpu()
+                out = model(x, m).float()
+                # what the network added to its own pull-push starting fill
+                residual = (out - pull_push_fill(x.float(), 1.0 - m)).cpu()
+                out = out.cpu()
                 for j, (c, wh, ww) in enumerate(chunk):
-                    c.result = out[j : j + 1, :, :wh, :ww]
+                    c.result = (out if c.scale == 1.0 else residual)[j : j + 1, :, :wh, :ww]
 
     for c in crops:
         h, w = c.hole.shape
         res = c.result
-        if res.shape[-2:] != (h, w):
+        if c.scale != 1.0:
+            # downscaled crop: the pull-push fill is recomputed at full resolution (it continues the
+            # full-resolution border exactly) and the network's upscaled residual is added to it
             full = torch.from_numpy(np.ascontiguousarray(c.disp.transpose(2, 0, 1)))[None]
-            up = F.interpolate(res, size=(h, w), mode="bilinear", align_corners=False)
-            # detail the low-resolution round trip lost, known around the hole: interpolate it inward
             known = torch.from_numpy((~c.hole).astype(np.float32))[None, None]
-            detail = pull_push_fill((full - up) * known, known)
-            res = (up + detail).clamp(0.0, 1.0)
-        c.result = res[0].numpy().transpose(1, 2, 0)
+            res = pull_push_fill(full, known) + F.interpolate(res, size=(h, w), mode="bilinear", align_corners=False)
+        c.result = res.clamp(0.0, 1.0)[0].numpy().transpose(1, 2, 0)
 
 
 def _run_biharmonic(crops: list[_Crop], space: str, image: np.ndarray) -> None:

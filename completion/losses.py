@@ -7,11 +7,19 @@ import torch
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, hole_weight: float = 1.0,
               known_weight: float = 0.1) -> torch.Tensor:
-    """L1 averaged over the hole plus ``known_weight`` times L1 averaged over the known region."""
-    err = (pred - target).abs()
-    hole = (err * mask).sum() / (mask.sum() * err.shape[1]).clamp_min(1.0)
-    known = (err * (1 - mask)).sum() / ((1 - mask).sum() * err.shape[1]).clamp_min(1.0)
-    return hole_weight * hole + known_weight * known
+    """L1 averaged over each image's hole plus ``known_weight`` times L1 averaged over its known region,
+    then averaged over the batch.
+
+    The average is taken per image so that an image with thin strokes weighs as much as one with a
+    large box: the interior of a large hole is mostly unpredictable and, pooled over the batch, its
+    pixels would drown the learnable signal of thin holes (measured: L1 training on mixed masks did
+    not beat the pull-push fill in 1000 steps; on thin strokes it gained 0.3 dB in 500).
+    """
+    err = (pred - target).abs().mean(dim=1, keepdim=True)
+    dims = (1, 2, 3)
+    hole = (err * mask).sum(dims) / mask.sum(dims).clamp_min(1.0)
+    known = (err * (1 - mask)).sum(dims) / (1 - mask).sum(dims).clamp_min(1.0)
+    return (hole_weight * hole + known_weight * known).mean()
 
 
 def d_hinge(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

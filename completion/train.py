@@ -6,6 +6,10 @@ A generator (:class:`completion.model.FFCGenerator`) and an SN-PatchGAN discrimi
 * generator loss = masked L1 (hole, + ``--known-weight`` x known region)
   + ``--adv-weight`` x hinge adversarial loss + ``--fm-weight`` x discriminator feature matching,
   the adversarial and feature-matching terms ramped in after ``--warmup-steps`` L1-only steps;
+* reconstruction averaged per image (``losses.masked_l1``); masks drawn from ``--mask-mix``;
+* validation every checkpoint on held-out images (every ``--val-holdout``-th): in-hole PSNR per mask
+  kind against the generator's own pull-push base fill, and a texture measure; the EMA generator
+  with the best validation gain once the adversarial terms are fully in is exported to ``best/``;
 * discriminator loss = hinge loss on the composited fake vs the real image (both with the mask
   channel), optionally + ``--r1`` x R1 penalty on reals (every 4th step, lazily);
 * masks drawn on the fly (LaMa thin / medium / thick strokes with boxes, boxes, free-form strokes);
@@ -34,6 +38,13 @@ import numpy as np
 
 log = logging.getLogger("completion.train")
 
+#: Training mask mix: more thin / medium strokes than LaMa's uniform draw, because the structure they
+#: cut is what a network can learn to continue (see ``losses.masked_l1``); thick strokes and boxes
+#: still make up a quarter so that large holes are seen.
+DEFAULT_MASK_MIX = "thin:0.35,medium:0.3,thick:0.2,box:0.05,freeform:0.1"
+VAL_KINDS = ("thin", "medium", "thick")
+VAL_PER_KIND = 16
+
 
 def build_parser() -> argparse.ArgumentParser:
     from .data import default_train_dir
@@ -58,13 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-g", type=float, default=5e-4)
     p.add_argument("--lr-d", type=float, default=2e-4)
     p.add_argument("--warmup-steps", type=int, default=1000, help="L1-only steps before the adversarial terms ramp in")
+    p.add_argument("--adv-ramp-steps", type=int, default=500, help="steps over which the adversarial terms ramp in after the warm-up")
     p.add_argument("--adv-weight", type=float, default=0.02)
     p.add_argument("--fm-weight", type=float, default=3.0)
     p.add_argument("--hole-weight", type=float, default=1.0)
     p.add_argument("--known-weight", type=float, default=0.1)
     p.add_argument("--r1", type=float, default=0.0, help="R1 penalty weight (0 = off)")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported generator")
-    p.add_argument("--masks", default="mixed", choices=["mixed", "thin", "medium", "thick", "box", "freeform"])
+    p.add_argument("--masks", default="mixed", choices=["mixed", "thin", "medium", "thick", "box", "freeform"],
+                   help="mask family; 'mixed' draws a family per image with the --mask-mix probabilities")
+    p.add_argument("--mask-mix", default=DEFAULT_MASK_MIX,
+                   help="kind:weight,... probabilities of the mask families under --masks mixed")
+    p.add_argument("--val-holdout", type=int, default=20,
+                   help="every Nth image (sorted) is held out of training for validation (0 = validate on training images)")
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     return p
@@ -94,13 +111,41 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def make_batch(dataset, rng: np.random.Generator, args, device):
+def parse_mask_mix(text: str) -> tuple[list[str], np.ndarray]:
+    """``"thin:0.35,medium:0.3"`` -> (kinds, probabilities summing to 1)."""
+    from .masks import MASK_KINDS
+
+    kinds, weights = [], []
+    for part in text.split(","):
+        kind, _, weight = part.strip().partition(":")
+        if kind not in MASK_KINDS:
+            raise SystemExit(f"--mask-mix: unknown mask kind {kind!r}; expected some of {', '.join(MASK_KINDS)}")
+        try:
+            w = float(weight)
+        except ValueError:
+            raise SystemExit(f"--mask-mix: weight of {kind!r} must be a number, got {weight!r}") from None
+        if not w >= 0:
+            raise SystemExit(f"--mask-mix: weight of {kind!r} must be >= 0, got {w}")
+        kinds.append(kind)
+        weights.append(w)
+    total = sum(weights)
+    if total <= 0:
+        raise SystemExit("--mask-mix: weights must not all be zero")
+    return kinds, np.asarray(weights) / total
+
+
+def make_batch(dataset, rng: np.random.Generator, args, device, kind: str | None = None):
     import torch
 
     from .masks import random_mask
 
     imgs = np.stack([dataset.sample(rng, args.crop, (args.scale_min, 1.0)) for _ in range(args.batch)])
-    masks = np.stack([random_mask(args.crop, args.crop, args.masks, rng=rng) for _ in range(args.batch)])
+    if kind is None and args.masks == "mixed":
+        kinds, probs = parse_mask_mix(args.mask_mix)
+        draw = [str(rng.choice(kinds, p=probs)) for _ in range(args.batch)]
+    else:
+        draw = [kind or args.masks] * args.batch
+    masks = np.stack([random_mask(args.crop, args.crop, k, rng=rng) for k in draw])
     img = torch.from_numpy(imgs).to(device)
     mask = torch.from_numpy(masks[:, None].astype(np.float32)).to(device)
     return img, mask
@@ -140,6 +185,7 @@ def train(args) -> dict:
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     step, elapsed = 0, 0.0
+    best_resumed = None
     ckpt_path = out / "last.pt"
     if args.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -149,32 +195,70 @@ def train(args) -> dict:
         opt_g.load_state_dict(ck["opt_g"])
         opt_d.load_state_dict(ck["opt_d"])
         step, elapsed = int(ck["step"]), float(ck["elapsed"])
+        best_resumed = ck.get("best")
         rng.bit_generator.state = ck["np_rng"]
         torch.set_rng_state(ck["torch_rng"])
         log.info("resumed from %s at step %d (%.1f min)", ckpt_path, step, elapsed / 60)
 
     log.info("G: %d params, D: %d params, device %s, amp %s", count_parameters(G), count_parameters(D), device, amp_dtype)
     dataset = ImageFolder(args.data, min_side=args.crop)
+    val_set = dataset
+    if args.val_holdout > 0 and len(dataset) >= 2 * args.val_holdout:
+        val_set = copy.copy(dataset)
+        val_set.images = dataset.images[:: args.val_holdout]
+        dataset.images = [im for i, im in enumerate(dataset.images) if i % args.val_holdout]
+        log.info("training on %d images, validating on %d held-out ones", len(dataset), len(val_set))
     val_rng = np.random.default_rng(12345)
-    val_img, val_mask = make_batch(dataset, val_rng, argparse.Namespace(**{**vars(args), "batch": 16, "masks": "mixed"}), device)
+    val_args = argparse.Namespace(**{**vars(args), "batch": VAL_PER_KIND})
+    val_batches = {k: make_batch(val_set, val_rng, val_args, device, kind=k) for k in VAL_KINDS}
+    best = {"gain": -math.inf, "step": -1}
+    if args.resume and ckpt_path.exists() and best_resumed:
+        best.update(best_resumed)
 
     def validate() -> dict:
+        """In-hole PSNR of the EMA generator and of its pull-push base fill, per mask kind, on held-out
+        crops; ``val_gain_db`` is their mean difference; ``val_grad_ratio``: mean gradient magnitude in
+        the holes relative to the real image's (1 = as much texture as the truth, pull-push ~0.1)."""
         from .model import pull_push_fill
 
+        res: dict[str, float] = {}
+        gains, ratios = [], []
+        G_ema.eval()
         with torch.no_grad():
-            pred = G_ema(val_img, val_mask).clamp(0, 1)
-            base = pull_push_fill(val_img, 1 - val_mask)
+            for kind, (vi, vm) in val_batches.items():
+                pred = G_ema(vi * (1 - vm), vm).float().clamp(0, 1)
+                pred = pred * vm + vi * (1 - vm)
+                base = pull_push_fill(vi, 1 - vm)
 
-            def psnr(x):
-                mse = ((x - val_img) ** 2 * val_mask).sum() / (val_mask.sum() * 3)
-                return float(10 * torch.log10(1.0 / mse))
+                def psnr(x):
+                    mse = ((x - vi) ** 2 * vm).sum() / (vm.sum() * 3)
+                    return float(10 * torch.log10(1.0 / mse))
 
-            return {"val_psnr_hole": psnr(pred), "val_psnr_pullpush": psnr(base)}
+                def grad(x):
+                    g = x.mean(1, keepdim=True)
+                    return (g[..., 1:, :-1] - g[..., :-1, :-1]).abs() + (g[..., :-1, 1:] - g[..., :-1, :-1]).abs()
 
-    def save(final: bool = False) -> None:
+                inner = vm[..., 1:, 1:] * vm[..., :-1, :-1]
+                ratio = float((grad(pred) * inner).sum() / (grad(vi) * inner).sum().clamp_min(1e-8))
+                p, b = psnr(pred), psnr(base)
+                res[f"val_psnr_{kind}"], res[f"val_pullpush_{kind}"] = round(p, 3), round(b, 3)
+                gains.append(p - b)
+                ratios.append(ratio)
+        res["val_gain_db"] = round(float(np.mean(gains)), 4)
+        res["val_grad_ratio"] = round(float(np.mean(ratios)), 4)
+        return res
+
+    def save(final: bool = False, val: dict | None = None) -> None:
+        adversarial = step >= args.warmup_steps + args.adv_ramp_steps  # adversarial terms fully ramped in
+        if val is not None and adversarial and val["val_gain_db"] > best["gain"]:
+            best.update(gain=val["val_gain_db"], step=step)
+            export(G_ema, out / "best" / "generator.pt", meta={"step": step, "train_minutes": round(elapsed / 60, 1),
+                                                             "validation": val,
+                                                             "args": {k: str(v) for k, v in vars(args).items()}})
+            log.info("best so far (validation gain over pull-push %+.3f dB): exported to %s", best["gain"], out / "best")
         _atomic_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(),
                       "opt_d": opt_d.state_dict(), "step": step, "elapsed": elapsed, "np_rng": rng.bit_generator.state,
-                      "torch_rng": torch.get_rng_state(), "args": {k: str(v) for k, v in vars(args).items()}}, ckpt_path)
+                      "torch_rng": torch.get_rng_state(), "best": dict(best), "args": {k: str(v) for k, v in vars(args).items()}}, ckpt_path)
         export(G_ema, out / "generator.pt", meta={"step": step, "train_minutes": round(elapsed / 60, 1),
                                                  "args": {k: str(v) for k, v in vars(args).items()}})
         log.info("checkpoint at step %d%s", step, " (final)" if final else "")
@@ -201,7 +285,7 @@ def train(args) -> dict:
             g["lr"] = args.lr_g * lrs
         for g in opt_d.param_groups:
             g["lr"] = args.lr_d * lrs
-        adv_ramp = min(1.0, max(0.0, (step - args.warmup_steps) / 500.0))
+        adv_ramp = min(1.0, max(0.0, (step - args.warmup_steps) / max(1, args.adv_ramp_steps)))
 
         img, mask = make_batch(dataset, rng, args, device)
         masked = img * (1 - mask)
@@ -278,7 +362,7 @@ def train(args) -> dict:
             logf.write(json.dumps(v) + "\n")
             logf.flush()
             log.info("validation %s", v)
-            save()
+            save(val=v)
             t_last_ckpt = t_last_log = time.time()
 
     elapsed = time.time() - t0
@@ -286,7 +370,8 @@ def train(args) -> dict:
     v.update(step=step, minutes=round(elapsed / 60, 2), final=True)
     logf.write(json.dumps(v) + "\n")
     logf.close()
-    save(final=True)
+    save(final=True, val=v)
+    v["best"] = dict(best)
     return v
 
 

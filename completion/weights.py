@@ -30,6 +30,7 @@ def export(generator, path: str | os.PathLike, *, meta: dict[str, Any] | None = 
     import torch
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: (v.detach().to("cpu").half() if half and v.is_floating_point() else v.detach().to("cpu").clone())
           for k, v in generator.state_dict().items()}
     tmp = path.with_suffix(".pt.tmp")

@@ -29,7 +29,7 @@ def test_tiny_training_run(tmp_path):
     _write_images(tmp_path / "data")
     out = tmp_path / "run"
     argv = ["--data", str(tmp_path / "data"), "--out", str(out), "--crop", "32", "--batch", "4", "--max-steps", "60",
-            "--warmup-steps", "10", "--log-every", "10", "--lr-g", "2e-3", "--base", "8", "--blocks", "1", "--d-base", "8",
+            "--warmup-steps", "10", "--adv-ramp-steps", "20", "--log-every", "10", "--lr-g", "2e-3", "--base", "8", "--blocks", "1", "--d-base", "8",
             "--threads", "1", "--r1", "0.1", "--device", "cpu"]
     torch.manual_seed(0)
     train(build_parser().parse_args(argv))
@@ -45,6 +45,12 @@ def test_tiny_training_run(tmp_path):
     assert all(s["step"] > 0 for s in ck["opt_g"]["state"].values())
     assert len(ck["opt_d"]["state"]) > 0 and all(float(s["step"]) > 0 for s in ck["opt_d"]["state"].values())
     assert (out / "generator.pt").exists() and (out / "generator.sha256").exists()
+    # validation against the pull-push base fill was logged per mask kind, and the best adversarially
+    # trained generator was exported
+    val = [r for r in recs if "val_gain_db" in r]
+    assert val and all(f"val_psnr_{k}" in val[-1] and f"val_pullpush_{k}" in val[-1] for k in ("thin", "medium", "thick"))
+    assert np.isfinite(val[-1]["val_gain_db"]) and val[-1]["val_grad_ratio"] > 0
+    assert (out / "best" / "generator.pt").exists() and ck["best"]["step"] == 60
 
     # resume continues the step count
     train(build_parser().parse_args([*argv[:-2], "--device", "cpu", "--resume", "--max-steps", "70"]))
@@ -56,3 +62,31 @@ def test_tiny_training_run(tmp_path):
 
     g = load_generator(out / "generator.pt")
     assert g.config["base"] == 8
+
+
+def test_mask_mix_parsing():
+    from completion.train import parse_mask_mix
+
+    kinds, p = parse_mask_mix("thin:1,thick:3")
+    assert kinds == ["thin", "thick"] and np.allclose(p, [0.25, 0.75])
+    for bad in ("blob:1", "thin:x", "thin:-1", "thin:0,thick:0"):
+        with pytest.raises(SystemExit, match="--mask-mix"):
+            parse_mask_mix(bad)
+
+
+def test_masked_l1_weighs_each_image_equally():
+    """A thin hole in one image counts as much as a large hole in another (per-image averages)."""
+    import torch
+
+    from completion.losses import masked_l1
+
+    target = torch.zeros(2, 3, 16, 16)
+    pred = torch.zeros(2, 3, 16, 16)
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[0, :, 8, :] = 1  # a thin line: 16 px
+    mask[1, :, 2:14, 2:14] = 1  # a large box: 144 px
+    pred[0] = 1.0  # error 1 in image 0 only
+    loss = masked_l1(pred, target, mask, known_weight=0.0)
+    assert float(loss) == pytest.approx(0.5)  # (1 + 0) / 2, not 16 / 160
+    loss_known = masked_l1(pred, target, mask, hole_weight=0.0, known_weight=1.0)
+    assert float(loss_known) == pytest.approx(0.5)
