@@ -29,7 +29,10 @@ from .errors import CompletionError, ImageError, MaskError
 log = logging.getLogger(__name__)
 
 MIN_CONTEXT = 48  # px of context around each group of holes, at least
-TARGET_RADIUS = 24.0  # widest hole half-width (px) the network works at; larger holes are downscaled
+#: Widest hole half-width (px) the network works at; larger holes are downscaled to it. Measured on
+#: 6 Kodak images (medium / thick masks, in-hole PSNR): 24 px 18.65 / 15.99 dB, 48 px 18.71 / 16.36,
+#: 64 px 18.86 / 16.24; 48 is also well inside the GAN-vs-biharmonic time budget.
+TARGET_RADIUS = 48.0
 WORK_MAX = 768  # largest side of a working crop (px); larger crops are downscaled
 PAD_MULTIPLE = 16
 MAX_BATCH = 8
