@@ -94,8 +94,9 @@ def test_linear_mode_keeps_highlights_and_brightness():
     h2 = np.zeros((48, 48), bool)
     h2[16:32, 16:32] = True
     filled = inpaint(flat, h2, space="linear", device="cpu")
-    # a flat field stays flat on average at its own level (the GAN may add faint texture)
-    assert abs(filled[h2].mean() / 3.0 - 1) < 0.03 and np.allclose(filled[h2], 3.0, rtol=0.15)
+    # a flat field stays flat at its own level (measured with the shipped model: 0.4 % on average,
+    # 3 % at worst)
+    assert abs(filled[h2].mean() / 3.0 - 1) < 0.01 and np.allclose(filled[h2], 3.0, rtol=0.05)
 
 
 def test_deterministic():
@@ -187,13 +188,18 @@ def test_shipped_weights_load_and_sha256(tmp_path):
 @pytest.mark.slow
 def test_shipped_gan_beats_mean_fill(shared):
     """On 256 px crops of 3 Kodak images with thin (LaMa-style) masks the shipped GAN beats mean fill
-    by a wide margin on average (about 4 dB measured), and is never far behind it."""
+    by a wide margin on average (about 4 dB measured), and is never far behind it; it also beats its
+    own parameter-free pull-push starting fill, i.e. the trained network adds something."""
+    import torch
+
+    from completion.model import pull_push_fill
+
     import imageio.v3 as iio
 
     files = sorted((shared / "images" / "eval" / "kodak").glob("*.png"))[:3]
     if not files:
         pytest.skip("Kodak images not found")
-    gains = []
+    gains, learned = [], []
     for i, f in enumerate(files):
         img = np.asarray(iio.imread(f))[:256, :256, :3]
         hole = random_mask(256, 256, "thin", rng=np.random.default_rng(i))
@@ -204,7 +210,12 @@ def test_shipped_gan_beats_mean_fill(shared):
         psnr_gan = 10 * np.log10(255.0**2 / err(out[hole]))
         psnr_mean = 10 * np.log10(255.0**2 / err(np.broadcast_to(mean, img[hole].shape)))
         gains.append(psnr_gan - psnr_mean)
+        t = torch.from_numpy(img.astype(np.float32).transpose(2, 0, 1) / 255.0)[None]
+        pp = pull_push_fill(t, torch.from_numpy((~hole).astype(np.float32))[None, None])[0].numpy().transpose(1, 2, 0)
+        pp = np.clip(pp * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        learned.append(psnr_gan - 10 * np.log10(255.0**2 / err(pp[hole])))
     assert min(gains) > 0.5 and np.mean(gains) > 2.5, gains
+    assert np.mean(learned) > 0.4, learned  # measured +1.43, +0.89, +0.28 dB
 
 
 def test_large_frame_small_holes_is_bounded():
@@ -216,7 +227,7 @@ def test_large_frame_small_holes_is_bounded():
     out = inpaint(img, hole, device="cpu")
     assert np.array_equal(out[~hole], img[~hole])
     diff = np.abs(out[hole].astype(int) - img[hole])
-    assert diff.mean() <= 3 and diff.max() <= 40
+    assert diff.mean() <= 1 and diff.max() <= 6  # measured 0.3 and 2 code values
 
 
 @pytest.mark.parametrize("kind", MASK_KINDS + ("mixed",))
@@ -271,7 +282,7 @@ def test_auto_uses_biharmonic_for_small_groups_and_gan_for_large():
     assert not np.array_equal(out[small], gan[small])
 
 
-def test_downscaled_crop_adds_network_residual_to_full_resolution_fill(tmp_path):
+def test_downscaled_crop_adds_network_residual_to_full_resolution_fill(tmp_path, monkeypatch):
     """A large hole is worked on at reduced scale; only what the network adds to its pull-push fill is
     upscaled. With a generator that adds nothing (zero head, as initialised), the result is exactly the
     full-resolution pull-push fill, so the down/up round trip itself costs nothing (it cost 0.13 dB
@@ -284,6 +295,7 @@ def test_downscaled_crop_adds_network_residual_to_full_resolution_fill(tmp_path)
     from completion.weights import export
 
     ci = importlib.import_module("completion.inpaint")
+    monkeypatch.setattr(ci, "TARGET_RADIUS", 16.0)
     export(build_generator(), tmp_path / "zero" / "generator.pt", half=False)
     img = _scene(160, 160, seed=4)  # small enough that the crop around the hole is the whole image
     hole = np.zeros((160, 160), bool)
