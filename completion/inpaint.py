@@ -42,11 +42,12 @@ Space = Literal["display", "linear"]
 Method = Literal["gan", "biharmonic", "auto"]
 
 #: Under ``method="auto"``, 8-connected hole groups of at most this many pixels (dust, hot pixels,
-#: small blemishes) are filled with the biharmonic method and larger ones with the GAN. Measured on
-#: 8 Kodak images (384 x 512 crops, 6 discs each; in-hole PSNR, shipped GAN vs biharmonic):
-#: radius 3 px 24.1 vs 25.5 dB, 6 px 21.9 vs 23.1, 10 px (314 px) 20.6 vs 20.8, 20 px 18.8 vs 18.3,
-#: 35 px 18.3 vs 16.7. On smooth areas the GAN also leaves faint dark rims in small holes.
-AUTO_SMALL_GROUP_PIXELS = 400
+#: small blemishes) are filled with the biharmonic method and larger ones with the GAN. Measured with
+#: ``benchmarks/eval_small_holes.py`` (8 Kodak crops of 384 x 512, 6 discs each, in-hole PSNR, shipped
+#: GAN vs biharmonic): radius 2 px (13 px) 24.5 vs 28.2 dB, 3 px (29) 25.4 vs 26.0, 4 px (49) 24.2 vs
+#: 25.6, 5 px (81) 25.7 vs 25.8, 6 px (113) 23.8 vs 22.2, 10 px (317) 24.4 vs 22.4, 20 px 21.0 vs
+#: 18.3, 35 px 19.4 vs 17.3.
+AUTO_SMALL_GROUP_PIXELS = 100
 
 
 # --------------------------------------------------------------------------------------------- validation
