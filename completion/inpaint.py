@@ -227,11 +227,11 @@ def _run_gan(crops: list[_Crop], device: str, weights) -> None:
                     masks.append(F.pad(c.work_hole, pad, mode=mode))
                 x = torch.cat(imgs).to(dev)
                 m = torch.cat(masks).to(dev)
-                out = model(x, m).float()
-                # what the network added to its own pull-push starting fill
-                residual = (out - pull_push_fill(x.float(), 1.0 - m)).cpu()
-                out = out.cpu()
+                base, residual = model.fill_and_residual(x, m)
+                residual = residual.float().cpu()
+                out = base.float().cpu() + residual
                 for j, (c, wh, ww) in enumerate(chunk):
+                    # a downscaled crop keeps only what the network added to its pull-push fill
                     c.result = (out if c.scale == 1.0 else residual)[j : j + 1, :, :wh, :ww]
 
     for c in crops:

@@ -170,14 +170,18 @@ class FFCGenerator(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        known = 1.0 - mask
-        base = pull_push_fill(image, known)
+    def fill_and_residual(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pull-push starting fill and what the network adds to it (``forward`` is their sum)."""
+        base = pull_push_fill(image, 1.0 - mask)
         x = torch.cat([base * 2.0 - 1.0, mask], dim=1)
         f2 = self.stem(F.pixel_unshuffle(x, 2))
         f3 = self.blocks(self.down(f2))
         u = self.refine(self.up(f3) + f2)
-        return base + F.pixel_shuffle(self.head(u), 2)
+        return base, F.pixel_shuffle(self.head(u), 2)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        base, residual = self.fill_and_residual(image, mask)
+        return base + residual
 
 
 def build_generator(config: dict | None = None) -> FFCGenerator:
