@@ -134,14 +134,17 @@ def parse_mask_mix(text: str) -> tuple[list[str], np.ndarray]:
     return kinds, np.asarray(weights) / total
 
 
-def make_batch(dataset, rng: np.random.Generator, args, device, kind: str | None = None):
+def make_batch(dataset, rng: np.random.Generator, args, device, kind: str | None = None,
+               mix: tuple[list[str], np.ndarray] | None = None):
+    """``args.batch`` random crops with masks of ``kind``; without a kind, of ``args.masks``, where
+    ``"mixed"`` draws a kind per crop from ``mix`` (the parsed ``--mask-mix``)."""
     import torch
 
     from .masks import random_mask
 
     imgs = np.stack([dataset.sample(rng, args.crop, (args.scale_min, 1.0)) for _ in range(args.batch)])
     if kind is None and args.masks == "mixed":
-        kinds, probs = parse_mask_mix(args.mask_mix)
+        kinds, probs = mix if mix is not None else parse_mask_mix(args.mask_mix)
         draw = [str(rng.choice(kinds, p=probs)) for _ in range(args.batch)]
     else:
         draw = [kind or args.masks] * args.batch
@@ -163,6 +166,7 @@ def train(args) -> dict:
 
     if args.crop % STRIDE:
         raise SystemExit(f"--crop must be a multiple of {STRIDE}, got {args.crop}")
+    mask_mix = parse_mask_mix(args.mask_mix)  # once, before any work: a bad --mask-mix fails here
     torch.set_num_threads(max(1, args.threads))
     if args.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -185,7 +189,7 @@ def train(args) -> dict:
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     step, elapsed = 0, 0.0
-    best_resumed = None
+    best = {"gain": -math.inf, "step": -1}  # best validation gain once adversarial, and its step
     ckpt_path = out / "last.pt"
     if args.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -195,7 +199,7 @@ def train(args) -> dict:
         opt_g.load_state_dict(ck["opt_g"])
         opt_d.load_state_dict(ck["opt_d"])
         step, elapsed = int(ck["step"]), float(ck["elapsed"])
-        best_resumed = ck.get("best")
+        best.update(ck.get("best", {}))
         rng.bit_generator.state = ck["np_rng"]
         torch.set_rng_state(ck["torch_rng"])
         log.info("resumed from %s at step %d (%.1f min)", ckpt_path, step, elapsed / 60)
@@ -211,24 +215,19 @@ def train(args) -> dict:
     val_rng = np.random.default_rng(12345)
     val_args = argparse.Namespace(**{**vars(args), "batch": VAL_PER_KIND})
     val_batches = {k: make_batch(val_set, val_rng, val_args, device, kind=k) for k in VAL_KINDS}
-    best = {"gain": -math.inf, "step": -1}
-    if args.resume and ckpt_path.exists() and best_resumed:
-        best.update(best_resumed)
+    run_args = {k: str(v) for k, v in vars(args).items()}
 
     def validate() -> dict:
         """In-hole PSNR of the EMA generator and of its pull-push base fill, per mask kind, on held-out
         crops; ``val_gain_db`` is their mean difference; ``val_grad_ratio``: mean gradient magnitude in
         the holes relative to the real image's (1 = as much texture as the truth, pull-push ~0.1)."""
-        from .model import pull_push_fill
-
         res: dict[str, float] = {}
         gains, ratios = [], []
-        G_ema.eval()
         with torch.no_grad():
             for kind, (vi, vm) in val_batches.items():
-                pred = G_ema(vi * (1 - vm), vm).float().clamp(0, 1)
+                base, residual = G_ema.fill_and_residual(vi * (1 - vm), vm)
+                pred = (base + residual).float().clamp(0, 1)
                 pred = pred * vm + vi * (1 - vm)
-                base = pull_push_fill(vi, 1 - vm)
 
                 def psnr(x):
                     mse = ((x - vi) ** 2 * vm).sum() / (vm.sum() * 3)
@@ -253,14 +252,13 @@ def train(args) -> dict:
         if val is not None and adversarial and val["val_gain_db"] > best["gain"]:
             best.update(gain=val["val_gain_db"], step=step)
             export(G_ema, out / "best" / "generator.pt", meta={"step": step, "train_minutes": round(elapsed / 60, 1),
-                                                             "validation": val,
-                                                             "args": {k: str(v) for k, v in vars(args).items()}})
+                                                             "validation": val, "args": run_args})
             log.info("best so far (validation gain over pull-push %+.3f dB): exported to %s", best["gain"], out / "best")
         _atomic_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(),
                       "opt_d": opt_d.state_dict(), "step": step, "elapsed": elapsed, "np_rng": rng.bit_generator.state,
-                      "torch_rng": torch.get_rng_state(), "best": dict(best), "args": {k: str(v) for k, v in vars(args).items()}}, ckpt_path)
+                      "torch_rng": torch.get_rng_state(), "best": dict(best), "args": run_args}, ckpt_path)
         export(G_ema, out / "generator.pt", meta={"step": step, "train_minutes": round(elapsed / 60, 1),
-                                                 "args": {k: str(v) for k, v in vars(args).items()}})
+                                                 "args": run_args})
         log.info("checkpoint at step %d%s", step, " (final)" if final else "")
 
     logf = open(out / "log.jsonl", "a", encoding="utf-8")
@@ -287,7 +285,7 @@ def train(args) -> dict:
             g["lr"] = args.lr_d * lrs
         adv_ramp = min(1.0, max(0.0, (step - args.warmup_steps) / max(1, args.adv_ramp_steps)))
 
-        img, mask = make_batch(dataset, rng, args, device)
+        img, mask = make_batch(dataset, rng, args, device, mix=mask_mix)
         masked = img * (1 - mask)
         G.train()
         stats: dict[str, float] = {}
