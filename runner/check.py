@@ -613,7 +613,10 @@ def _check_body(task: CheckTask, rec: dict[str, Any], t0: float) -> None:
 
 def _message(status: str, rec: Mapping[str, Any]) -> str:
     if status == "pass":
-        return "within tolerance" + ("; " + "; ".join(rec["causes"]) if rec["causes"] else "")
+        now = rec["now"]
+        head = (f"refused with {now['error']['class']}, as recorded" if now["outcome"] == "refused"
+                else "within tolerance")
+        return head + ("; " + "; ".join(rec["causes"]) if rec["causes"] else "")
     if status == "updated":
         return "reference written" + ("; it had moved: " + "; ".join(rec["problems"]) if rec["problems"] else "")
     parts = list(rec["problems"])
@@ -713,6 +716,10 @@ def run_check(
         html_path, json_path = Path(report).with_suffix(".html"), Path(report).with_suffix(".json")
         if refdir.resolve() in html_path.resolve().parents:
             raise PipelineInputError(f"--report {str(report)!r} lies inside REFDIR {str(refdir)!r}, which a check never changes")
+        try:
+            html_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PipelineInputError(f"--report {str(report)!r}: cannot make its folder: {exc}") from None
     if refdir.exists() and not refdir.is_dir():
         raise PipelineInputError(f"REFDIR {str(refdir)!r} exists and is not a folder")
     tasks, records = plan_check(refdir, inputs, settings, update=update, tolerances=tolerances,

@@ -39,6 +39,18 @@ SHARED_PICKS = ("Kodak_DC50.KDC", "Canon_exiftool_stub.cr3")
 PLANT = (slice(100, 132), slice(200, 232))  # rows, columns of the block planted in scene_rggb's reference
 
 
+@pytest.fixture(scope="module", autouse=True)
+def restore_logger():
+    """``main`` points the "rawcomplete" logger at the (captured) stderr and stops its propagation
+    (so caplog elsewhere would see nothing); undo that after this module."""
+    import logging
+
+    log = logging.getLogger("rawcomplete")
+    saved = (log.handlers[:], log.level, log.propagate)
+    yield
+    log.handlers[:], log.level, log.propagate = saved
+
+
 def tree(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` (hidden ones too) -> sha256."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -170,7 +182,11 @@ def planted_report(refdir, inputs, tmp_path_factory):
     assert record["image"]["scale"] == 1
     image = image.copy()
     image[PLANT] = np.clip(image[PLANT].astype(np.int64) + 13000, 0, 65535).astype(np.uint16)
-    write_reference(refs / "scene_rggb.dng.json", {**record, "full_digest": "planted"}, image)
+    old_png = refs / record["image"]["file"]
+    written = write_reference(refs / "scene_rggb.dng.json", {**record, "full_digest": "planted"}, image)
+    # the new image is named by its content; the JSON's rename committed it and the old one is gone
+    assert written["image"]["file"] != old_png.name and not old_png.exists()
+    assert [p.name for p in refs.glob("scene_rggb.dng.*.png")] == [written["image"]["file"]]
     report = refs.parent / "planted.html"
     result = run_check(refs, inputs, check_settings(refs), report=report)
     return result, report
@@ -288,6 +304,7 @@ def test_usage_errors_exit_2(refdir, tmp_path, capsys):
     assert main(["check", str(refdir), sample, "--report", str(refdir / "r.html")]) == 2
     assert "inside REFDIR" in capsys.readouterr().err
     assert main(["check", str(refdir), str(tmp_path / "missing.dng")]) == 2
+    assert "input not found" in capsys.readouterr().err
     assert main(["check", str(refdir), sample, "--wb", "purple"]) == 2
     bad = copy_of(refdir, tmp_path)
     (bad / "settings.toml").write_text("wb = \n")
