@@ -806,17 +806,11 @@ exit status: 0 every file within tolerance (or recorded), 1 a file moved, is new
 _SHARED_DESTS = ("masks", "mask_dir", "device", "jobs", "executor", "scheduler", "timeout", "quiet", "verbose", "config")
 
 
-def _positive_int(text: str) -> int:
-    from runner.cli import _positive_int as positive
-
-    return positive(text)
-
-
 def build_check_parser() -> argparse.ArgumentParser:
     """The ``rawcomplete check`` parser: its own arguments, plus every option of ``rawcomplete``
     that decides the pixels (development, completion) or how files run, taken from
     :func:`runner.cli.build_parser` so that the two never disagree."""
-    from runner.cli import build_parser
+    from runner.cli import _positive_int, build_parser
 
     p = argparse.ArgumentParser(
         prog="rawcomplete check",
@@ -861,7 +855,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli._setup_logging(bool(ns.get("verbose", False)), quiet)
     update = bool(ns.get("update", False))
     executor = None
-    try:
+    previous = signal.signal(signal.SIGTERM, cli._on_sigterm)
+    try:  # usage problems, before or once the run starts (REFDIR, inputs, report), exit 2
         preset = load_preset(ns["config"]) if "config" in ns else {}
         overrides = {k: ns[k] for k in cli.SETTING_DESTS if k in ns and k != "report"}
         executor_name = cli._take_executor(ns, preset, overrides)
@@ -869,12 +864,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         tolerances = parse_tolerances(ns.get("tolerance"))
         settings = check_settings(ns["refdir"], preset, overrides, update=update)
         executor = cli._build_executor(executor_name, ns, settings, jobs_given="jobs" in overrides or "jobs" in preset)
-    except PipelineInputError as exc:
-        parser.print_usage(sys.stderr)
-        sys.stderr.write(f"rawcomplete check: error: {exc}\n")
-        return 2
-    previous = signal.signal(signal.SIGTERM, cli._on_sigterm)
-    try:
         result = run_check(ns["refdir"], ns["inputs"], settings, update=update, tolerances=tolerances,
                            reference_size=ns.get("reference_size"), report=ns.get("report"),
                            executor=executor, argv=["check", *argv])
