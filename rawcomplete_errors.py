@@ -18,7 +18,8 @@ package and imports nothing, so it adds no arrow between ``isp`` and ``completio
         ├── pipeline.PipelineInputError  (also ValueError: bad option, preset file or mask array)
         ├── pipeline.MaskFileError       (sidecar mask unreadable or of the wrong size)
         ├── pipeline.OutputError         (cannot write the output, or it would replace an input)
-        └── pipeline.WorkerCrashError    (the worker process died on that file, e.g. native crash)
+        ├── pipeline.WorkerCrashError    (the worker process died on that file, e.g. native crash)
+        └── runner.errors.CheckReferenceError (a rawcomplete check reference is unreadable or corrupt)
 """
 
 from __future__ import annotations

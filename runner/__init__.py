@@ -15,5 +15,5 @@ Modules (each small, each importable without torch or the Numba kernels):
 - :mod:`runner.dask_executor`  the same per-file function on a Dask cluster (``--executor dask``)
 - :mod:`runner.batch`      planning a batch, running it, the JSON report, exit codes
 - :mod:`runner.cli`        the ``rawcomplete`` command line
-- :mod:`runner.golden`     regression goldens (``python -m runner.golden --update``)
+- :mod:`runner.check`      ``rawcomplete check``: regression checks against a REFDIR of references
 """

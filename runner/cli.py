@@ -29,6 +29,8 @@ examples:
 masks: a sidecar <stem>.mask.png beside the RAW (or in --mask-dir), white = hole, in output
 orientation and size, marks what to complete; files without a mask are developed only.
 
+regression checks against references: rawcomplete check REFDIR INPUT... [--update] (rawcomplete check --help)
+
 exit status: 0 all inputs done or skipped, 1 some input failed, 2 usage error, 130 interrupted.
 """
 
@@ -161,6 +163,10 @@ def _build_executor(name: str, ns: dict[str, Any], settings: Any, *, jobs_given:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:  # rawcomplete check REFDIR INPUT... (regression checks, runner.check)
+        from runner.check import main as check_main
+
+        return check_main(argv[1:])
     if "--version" in argv:
         from runner.resume import package_version
 

@@ -27,3 +27,8 @@ class OutputError(PipelineError):
 
 class WorkerCrashError(PipelineError):
     """The worker process died while processing a file (a crash in native code, or killed)."""
+
+
+class CheckReferenceError(PipelineError):
+    """A reference of ``rawcomplete check`` (in REFDIR) is unreadable, incomplete or corrupt
+    (its image does not match the sha256 its JSON records); the message names the file."""

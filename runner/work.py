@@ -18,7 +18,7 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from rawcomplete_errors import RawcompleteError
 from runner.settings import Settings
@@ -129,6 +129,16 @@ def process_file(task: Task) -> dict[str, Any]:
         ``completion`` (method used or None), ``size`` ([height, width]), ``opcodes_applied``,
         ``wb_gains``.
     """
+    return run_guarded(task, _process)
+
+
+def run_guarded(task: Task, body: Callable[[Task, dict[str, Any], float], None]) -> dict[str, Any]:
+    """Run ``body(task, record, t0)`` under the per-file guards of :func:`process_file`: the
+    ``--timeout`` watchdog and the collection of the file's warnings into ``record["warnings"]``.
+
+    ``body`` fills in the record (from :func:`new_record`) and catches per-file errors itself;
+    :mod:`runner.check` runs its per-file comparison through this too.
+    """
     t0 = time.perf_counter()
     rec = new_record(task)
     settings = task.settings
@@ -144,7 +154,7 @@ def process_file(task: Task) -> dict[str, Any]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _process(task, rec, t0)
+            body(task, rec, t0)
         # Warnings about this file (e.g. no usable camera WB); not the libraries' own chatter
         # (Numba compile/caching notes depend on the process, not on the file).
         collector.messages.extend(
@@ -176,33 +186,52 @@ class _WarningCollector(logging.Handler):
             self.messages.append(str(record.msg))
 
 
+def develop_task(task: Task) -> tuple[Any, Any, dict[str, float]]:
+    """Read ``task.input`` and its sidecar mask, develop and complete it with ``task.settings``.
+
+    Returns
+    -------
+    (isp.RawFrame, pipeline.Result, dict)
+        The frame, the pipeline's result and its seconds per stage (``read`` and the mask file's
+        reading included in ``mask``).
+
+    Raises
+    ------
+    RawcompleteError
+        Any per-file problem (decode, mask file, completion).
+    """
+    import numpy as np
+
+    import isp
+    from runner.masks import read_mask_png
+
+    pipe = pipeline_for(task.settings)
+    t = time.perf_counter()
+    frame = isp.read_raw(task.input)
+    t_read = time.perf_counter() - t
+
+    mask = None
+    t = time.perf_counter()
+    if task.mask_path is not None:
+        shape = isp.apply_orientation(np.zeros(frame.mosaic.shape, dtype=bool), frame.flip).shape[:2]
+        mask = read_mask_png(task.mask_path, shape=shape)
+    t_maskfile = time.perf_counter() - t
+
+    result = pipe.process(frame, mask)
+    seconds = dict(result.timings)
+    seconds["read"] = t_read
+    seconds["mask"] = seconds.get("mask", 0.0) + t_maskfile
+    return frame, result, seconds
+
+
 def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
     settings = task.settings
     try:
         _maybe_crash_for_tests(task.input)
-        import numpy as np
-
-        import isp
-        from runner.masks import read_mask_png
         from runner.resume import fingerprint, write_sidecar
         from runner.writers import OutputMetadata, write_image
 
-        pipe = pipeline_for(settings)
-        t = time.perf_counter()
-        frame = isp.read_raw(task.input)
-        t_read = time.perf_counter() - t
-
-        mask = None
-        t = time.perf_counter()
-        if task.mask_path is not None:
-            shape = isp.apply_orientation(np.zeros(frame.mosaic.shape, dtype=bool), frame.flip).shape[:2]
-            mask = read_mask_png(task.mask_path, shape=shape)
-        t_maskfile = time.perf_counter() - t
-
-        result = pipe.process(frame, mask)
-        seconds = dict(result.timings)
-        seconds["read"] = t_read
-        seconds["mask"] = seconds.get("mask", 0.0) + t_maskfile
+        frame, result, seconds = develop_task(task)
 
         t = time.perf_counter()
         from runner.icc import profile_for

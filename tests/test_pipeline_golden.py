@@ -1,52 +1,73 @@
-"""Golden regression: the pipeline's output on every sample and shared Bayer RAW, against the
-small references in ``tests/golden/`` (16-bit thumbnails + per-channel statistics).
+"""Golden regression: the pipeline's output on every sample and every shared RAW, checked with
+``rawcomplete check`` (:mod:`runner.check`) against the references in ``tests/golden/``.
 
-A failure means some stage changed the output. If the change is intended, accept it on purpose:
-``python -m runner.golden --update``, review ``git diff tests/golden``, commit.
+``tests/golden`` is a REFDIR like any user's: ``settings.toml`` (ISP defaults, biharmonic
+completion), one JSON per RAW (full-resolution statistics, metadata, versions; or the error
+class of a file the pipeline refuses) and a 16-bit reference image of at most 128 px. A failure
+means some stage changed the output. If the change is intended, accept it on purpose::
+
+    rawcomplete check tests/golden samples/ ../shared/raw/ --update --report /tmp/golden.html
+
+review the report and ``git diff tests/golden``, commit. The check itself writes nothing.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from runner import golden
+from conftest import SAMPLES_DIR, shared_dir
+from runner.check import check_settings, run_check
 
-INDEX = json.loads(golden.INDEX.read_text())["cases"] if golden.INDEX.is_file() else {}
-CASES = sorted(INDEX)
+GOLDEN = Path(__file__).resolve().parent / "golden"
+CASES = sorted(str(p.relative_to(GOLDEN))[: -len(".json")] for p in GOLDEN.glob("*.json"))
+UPDATE = "rawcomplete check tests/golden samples/ ../shared/raw/ --update"
 
 
-def test_every_sample_has_a_golden():
-    missing = sorted(set(golden.cases(include_shared=False)) - set(INDEX))
-    assert not missing, f"no golden for {missing}: run python -m runner.golden --update"
+def _is_sample(name: str) -> bool:
+    return (SAMPLES_DIR / name).is_file()
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory):
+    """One check of samples/ (and ../shared/raw/ when present) against tests/golden."""
+    shared = shared_dir()
+    inputs = [SAMPLES_DIR] + ([shared / "raw"] if shared is not None and (shared / "raw").is_dir() else [])
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in GOLDEN.iterdir())
+    report = tmp_path_factory.mktemp("golden") / "golden.html"
+    result = run_check(GOLDEN, inputs, check_settings(GOLDEN), report=report)
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in GOLDEN.iterdir()) == before, "a check wrote into tests/golden"
+    return {r["key"]: r for r in result.records}, report
+
+
+def test_every_sample_has_a_golden(golden):
+    records, _ = golden
+    new = sorted(k for k, r in records.items() if r["status"] == "new")
+    assert not new, f"no golden for {new}: {UPDATE}"
+    assert {p.name for p in SAMPLES_DIR.glob("*.dng")} <= set(records)
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_matches_golden(name, request):
-    entry = INDEX[name]
-    if entry["shared"]:
+def test_matches_golden(name, golden, request):
+    records, report = golden
+    if not _is_sample(name):
         request.applymarker(pytest.mark.shared)
-        present = golden.cases(include_shared=True)
-        if name not in present:
-            pytest.skip(f"shared data for {name} not present (set RAWCOMPLETE_SHARED or place it at ../shared)")
-        case = present[name]
-    else:
-        case = golden.cases(include_shared=False).get(name)
-        if case is None:
-            pytest.fail(f"golden {name} has no sample any more: regenerate with python -m runner.golden --update")
-    problems = golden.compare(name, golden.render(case), entry)
-    assert not problems, "\n".join(problems) + "\n(intended? python -m runner.golden --update)"
+        if name not in records:
+            pytest.skip(f"shared file {name} not present (set RAWCOMPLETE_SHARED or place it at ../shared)")
+    elif name not in records:
+        pytest.fail(f"golden {name} has no sample any more: remove it or {UPDATE}")
+    rec = records[name]
+    assert rec["status"] == "pass", (
+        f"{name}: {rec['status']}: {rec['message']}\n(intended? {UPDATE}; report: {report.with_suffix('.html')})"
+    )
 
 
-def test_golden_comparison_catches_a_small_change():
-    name = "samples_scene_rggb"
-    if name not in INDEX:
-        pytest.skip(f"no golden {name}")
-    image = golden.render(golden.cases(include_shared=False)[name])
-    assert golden.compare(name, image, INDEX[name]) == []
-    brighter = image * 1.02  # a 2 % exposure change
-    assert golden.compare(name, brighter, INDEX[name])
-    patched = image.copy()
-    patched[:16, :16] = 0  # a local change of a few hundred pixels
-    assert any("thumbnail" in p for p in golden.compare(name, patched, INDEX[name]))
+def test_goldens_record_what_they_were_made_with():
+    settings = (GOLDEN / "settings.toml").read_text()
+    assert 'method = "biharmonic"' in settings
+    ref = json.loads((GOLDEN / "scene_rggb.dng.json").read_text())
+    assert ref["outcome"] == "developed" and ref["made_with"]["method"] == "biharmonic"
+    assert {"rawcomplete", "libraw", "numpy", "numba", "torch"} <= set(ref["versions"])
+    assert ref["image"]["reference_size"] == 128 and max(ref["image"]["shape"][:2]) <= 128
