@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from .errors import CorruptRawError, RawError, RawFileError, RawLimitError, UnsupportedRawError
-from .tiff_structure import TiffStructure, check_tiff_structure, claimed_pixels
+from .tiff_structure import TiffStructure, claimed_pixels, scan_tiff_file, structure_problem
 
 #: Default for ``read_raw(max_pixels=...)``: 200 million pixels, above the largest single-shot
 #: sensors sold (Phase One IQ4 150 MP, Fujifilm GFX100 102 MP). Developing costs about
@@ -321,7 +321,7 @@ def _msg(exc: Exception) -> str:
 
 
 def _classify_unsupported(
-    p: str, head: bytes, size: int, exc: Exception, structure: TiffStructure | None
+    p: str, head: bytes, size: int, exc: Exception | None, structure: TiffStructure | None
 ) -> RawError:
     """LibRaw said "unsupported file format or not RAW": tell a RAW it has no decoder for
     (UnsupportedRawError) from damaged or non-RAW data (CorruptRawError)."""
@@ -638,7 +638,20 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
     if size == 0:
         raise CorruptRawError(f"{p}: the file is empty (0 bytes); expected a camera RAW")
 
-    structure = check_tiff_structure(p) if head[:4] in (b"II*\x00", b"MM\x00*") else None
+    if head[:4] == b"FOVb":
+        raise _classify_unsupported(p, head, size, None, None)
+    structure = scan_tiff_file(p) if head[:4] in (b"II*\x00", b"MM\x00*") else None
+    if structure is not None:
+        if structure.is_dng and structure.raw_ifds and not any(
+            ifd.value(262) == 32803 for ifd in structure.raw_ifds
+        ):
+            raise UnsupportedRawError(
+                f"{p}: a linear DNG (LinearRaw: demosaiced data, no CFA image); this ISP develops "
+                "Bayer mosaics only"
+            )
+        problem = structure_problem(structure)
+        if problem:
+            raise CorruptRawError(f"{p}: {problem}")
     if structure is not None:
         pixels = claimed_pixels(structure)
         if max_pixels is not None and pixels > max_pixels:

@@ -103,7 +103,7 @@ class _Reader:
     def unpack(self, fmt: str, offset: int) -> tuple:
         n = struct.calcsize(fmt)
         if offset < 0 or offset + n > self.size:
-            raise CorruptRawError(f"structure read at byte {offset} runs past the end of the file")
+            raise CorruptRawError(f"an IFD runs past the end of the file at byte {offset}: truncated")
         return struct.unpack_from(self.bo + fmt, self.buf, offset)
 
 
@@ -229,7 +229,7 @@ def structure_problem(structure: TiffStructure) -> str | None:
     Checked for each raw IFD (PhotometricInterpretation CFA or LinearRaw): its vital tags
     (dimensions, data offsets and byte counts, linearisation table, white level, opcode lists)
     lie inside the file; it has data offsets and byte counts, as many as its strips or tiles,
-    each block inside the file; uncompressed data are long enough for width x height x
+    each block inside the file; uncompressed DNG data are long enough for width x height x
     BitsPerSample; the blocks together claim no more bytes than the file has (one strip reused
     for a huge image); WhiteLevel is reachable with BitsPerSample.
     """
@@ -260,7 +260,7 @@ def structure_problem(structure: TiffStructure) -> str | None:
                     "are reused for a larger image than the file holds")
         bits = ifd.value(258, 16) or 16
         samples = ifd.value(277, 1) or 1
-        if ifd.value(259, 1) == 1 and total * 8 < width * height * samples * bits:
+        if structure.is_dng and ifd.value(259, 1) == 1 and total * 8 < width * height * samples * bits:
             return (f"the uncompressed raw image ({width} x {height} x {samples} at {bits} bits) needs "
                     f"{width * height * samples * bits // 8} bytes but its {kind} hold {total}")
         whites = ifd.values.get(50717, ())
@@ -273,17 +273,10 @@ def structure_problem(structure: TiffStructure) -> str | None:
     return None
 
 
-def check_tiff_structure(path: str | os.PathLike) -> TiffStructure | None:
-    """:func:`scan_tiff` then :func:`structure_problem`; raises ``CorruptRawError`` naming the
-    file and the reason, returns the structure (None when the file is not TIFF-based)."""
+def scan_tiff_file(path: str | os.PathLike) -> TiffStructure | None:
+    """:func:`scan_tiff`, its errors naming the file."""
     p = os.fspath(path)
     try:
-        structure = scan_tiff(p)
+        return scan_tiff(p)
     except CorruptRawError as exc:
         raise CorruptRawError(f"{p}: damaged TIFF structure: {exc}") from None
-    if structure is None:
-        return None
-    problem = structure_problem(structure)
-    if problem:
-        raise CorruptRawError(f"{p}: {problem}")
-    return structure
