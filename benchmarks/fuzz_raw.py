@@ -419,19 +419,36 @@ def child_main(case: str, reference: str, outdir: str, max_pixels: int) -> None:
 # ------------------------------------------------------------------------------------------
 # the parent
 
-def make_reference(path: Path) -> None:
-    """A noise DNG that LibRaw (not the fast path) decodes: 16-bit values no real file holds."""
+def make_reference(path: Path, shape: tuple[int, int] = (512, 768)) -> None:
+    """A noise DNG that LibRaw (not the fast path) decodes: 16-bit values no real file holds.
+    Of the seed's raw size, so that its freed LibRaw buffer is the one a case's decode reuses."""
     import numpy as np
 
     from isp.synthetic import write_dng
 
-    mosaic = np.random.default_rng(12345).integers(20000, 60000, (512, 768)).astype(np.uint16)
+    mosaic = np.random.default_rng(12345).integers(20000, 60000, shape).astype(np.uint16)
     write_dng(path, mosaic, cfa="RGGB", white_level=65535,
               extra_tags=((50712, 3, 2, (0, 65535), True),))  # a LinearizationTable: LibRaw path
 
 
+def seed_raw_shape(path: Path) -> tuple[int, int]:
+    """(raw_height, raw_width) LibRaw gives the seed; a default size where it cannot say."""
+    import rawpy
+
+    try:
+        with rawpy.imread(str(path)) as raw:
+            h, w = int(raw.sizes.raw_height), int(raw.sizes.raw_width)
+    except Exception:  # noqa: BLE001 - stubs, unsupported formats
+        return (512, 768)
+    return (h, w) if 22 <= h <= 8000 and 22 <= w <= 8000 else (512, 768)
+
+
 def _limits(mem_bytes: int):
     def apply() -> None:
+        if sys.platform.startswith("linux"):  # the child ends with the campaign
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
         os.nice(5)
         resource.setrlimit(resource.RLIMIT_AS, (mem_bytes, mem_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -507,10 +524,15 @@ def campaign(args) -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rawcomplete-fuzz-") as tmp_name:
         tmp = Path(tmp_name)
-        reference = tmp / "reference.dng"
-        make_reference(reference)
+        references: dict = {}  # raw shape -> noise DNG, and seed -> its reference
+        for seed_path in seeds:
+            shape = seed_raw_shape(seed_path)
+            if shape not in references:
+                references[shape] = tmp / f"reference_{shape[0]}x{shape[1]}.dng"
+                make_reference(references[shape], shape)
+            references[seed_path] = references[shape]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_case, *c, tmp, reference, args) for c in cases]
+            futures = [pool.submit(run_case, *c, tmp, references[c[1]], args) for c in cases]
             for n, fut in enumerate(futures, 1):
                 results.append(fut.result())
                 if args.progress and n % 50 == 0:
