@@ -136,8 +136,15 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     """sha256 hex digest of a file's bytes (used for inputs and masks in fingerprints)."""
     import hashlib
 
+    import errno
+    import stat
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the planner
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{str(path)!r} is not a regular file")
+    with os.fdopen(fd, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

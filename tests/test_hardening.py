@@ -225,6 +225,28 @@ def test_mask_that_is_a_folder_or_fifo_or_huge_is_an_error(tmp_path):
         read_mask_png(huge)
 
 
+def test_fifo_mask_never_blocks_resume_planning(tmp_path):
+    import threading
+
+    from runner.batch import plan
+    from runner.settings import Settings
+
+    (tmp_path / "in").mkdir()
+    noise_dng(tmp_path / "in" / "a.dng")
+    os.mkfifo(tmp_path / "in" / "a.mask.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.tif").write_bytes(b"old")
+    (tmp_path / "out" / ".a.tif.rawcomplete.json").write_text("{}")
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        plan=plan([tmp_path / "in"], tmp_path / "out", Settings(resume=True))), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert "plan" in result, "planning blocked on a FIFO mask"
+    _, decided, _, _ = result["plan"]
+    assert decided[0]["error"]["class"] == "OutputError" and "not a regular file" in decided[0]["error"]["message"]
+
+
 # ------------------------------------------------------------------------------------------
 # 6. report and sidecar failures
 
