@@ -22,6 +22,17 @@ from isp.tiff_structure import scan_tiff
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _restore_runner_logger():
+    """runner.cli.main, called in-process here, configures the "rawcomplete" logger: undo it."""
+    import logging
+
+    log = logging.getLogger("rawcomplete")
+    saved = (log.handlers[:], log.level, log.propagate)
+    yield
+    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
+
+
 # ------------------------------------------------------------------------------------------
 # helpers: small DNGs and in-place patches of their IFD entries
 
