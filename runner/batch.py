@@ -9,7 +9,9 @@ Per input, in order:
    kept only when its resume sidecar vouches for the same input bytes, mask and settings, and
    re-made when the sidecar shows it came from other settings or another version of the input;
    an output without a sidecar (not ours) is never replaced without ``--overwrite``;
-3. the rest go to the executor, which yields one record each.
+3. an output path the file system cannot take, or an output folder that cannot be created or
+   written (test-written once per folder), fails that input before anything is developed;
+4. the rest go to the executor, which yields one record each.
 
 The JSON report (``--report``) holds the settings, a summary and one record per input.
 """
@@ -104,7 +106,12 @@ def check_report_path(report: str | None) -> None:
 def plan(
     inputs: Sequence[str | os.PathLike[str]], outdir: Path, settings: Settings
 ) -> tuple[list[Task], list[dict[str, Any]], list[str]]:
-    """Split the inputs into tasks to run and records already decided (skipped / refused)."""
+    """Split the inputs into tasks to run and records already decided (skipped / refused).
+
+    Returns ``(tasks, decided records, passed-over paths, {passed-over path: reason})``. Output
+    paths the file system cannot take and output folders that cannot be written fail their
+    files here, before anything is developed.
+    """
     check_outdir(inputs, outdir)
     found = discover(inputs, exclude=[outdir.resolve()])
     if found.missing:

@@ -74,11 +74,15 @@ def error_record(task: Task, exc: BaseException, *, reason: str | None = None) -
     return rec
 
 
-def pipeline_for(settings: Settings) -> Any:
-    """The cached :class:`pipeline.Pipeline` for ``settings`` in this process."""
+def _pipeline_key(settings: Settings) -> str:
     import json
 
-    key = json.dumps({**settings.processing(), "device": settings.device}, sort_keys=True)
+    return json.dumps({**settings.processing(), "device": settings.device}, sort_keys=True)
+
+
+def pipeline_for(settings: Settings) -> Any:
+    """The cached :class:`pipeline.Pipeline` for ``settings`` in this process."""
+    key = _pipeline_key(settings)
     pipe = _PIPELINES.get(key)
     if pipe is None:
         from pipeline import CompletionConfig, Pipeline
@@ -171,9 +175,7 @@ def warm_up(settings: Settings) -> None:
     """Load what a worker loads once (the Pipeline, the GAN weights, the Numba kernels' cache)
     by developing and completing a small synthetic frame, so that ``--timeout`` measures each
     file's own work. Failures are left for the real file to report."""
-    import json
-
-    key = json.dumps({**settings.processing(), "device": settings.device}, sort_keys=True)
+    key = _pipeline_key(settings)
     if key in _WARM:
         return
     _WARM.add(key)
