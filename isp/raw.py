@@ -368,8 +368,8 @@ def _check_claim(p: str, width: int, height: int, size: int, max_pixels: int | N
     pixels = int(width) * int(height)
     if max_pixels is not None and pixels > max_pixels:
         raise RawLimitError(
-            f"{p}: claims {width} x {height} = {pixels / 1e6:.1f} MP, more than the limit of "
-            f"{max_pixels / 1e6:.1f} MP (max_pixels / --max-pixels)"
+            f"{p}: claims {width} x {height} = {pixels:,} pixels, more than the limit of "
+            f"{max_pixels:,} (max_pixels / --max-pixels)"
         )
     if check_density and pixels * _MIN_BITS_PER_PIXEL > size * 8:
         raise CorruptRawError(
@@ -656,7 +656,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
         pixels = claimed_pixels(structure)
         if max_pixels is not None and pixels > max_pixels:
             raise RawLimitError(
-                f"{p}: claims {pixels / 1e6:.1f} MP, more than the limit of {max_pixels / 1e6:.1f} MP "
+                f"{p}: claims {pixels:,} pixels, more than the limit of {max_pixels:,} "
                 "(max_pixels / --max-pixels)"
             )
     try:
