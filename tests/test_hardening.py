@@ -551,13 +551,13 @@ def test_unwritable_output_folder_fails_before_developing(tmp_path):
 def test_fuzz_campaign_short_seeded_run(tmp_path):
     summary_file = tmp_path / "fuzz.json"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "fuzz_raw.py"), "--cases", "24", "--seed", "2026",
+        [sys.executable, str(REPO / "benchmarks" / "fuzz_raw.py"), "--cases", "16", "--seed", "2026",
          "--small", "--jobs", "2", "--timeout", "120", "--json", str(summary_file)],
         capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
     assert summary_file.exists(), proc.stdout + proc.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
-    assert summary["cases"] == 24
+    assert summary["cases"] == 16
     assert summary["bad"] == [], proc.stdout
     assert proc.returncode == 0
     assert any(k.startswith("typed:") for k in summary["counts"])
