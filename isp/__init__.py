@@ -18,9 +18,10 @@ from .errors import (
     ISPInputError,
     RawError,
     RawFileError,
+    RawLimitError,
     UnsupportedRawError,
 )
-from .raw import RawFrame, RawMetadata, read_raw
+from .raw import DEFAULT_MAX_PIXELS, RawFrame, RawMetadata, read_raw
 from .stages import (
     apply_black_level,
     apply_orientation,
@@ -39,12 +40,14 @@ from .synthetic import CFA_ORDERS, mosaic_from_rgb
 __all__ = [
     "CFA_ORDERS",
     "CorruptRawError",
+    "DEFAULT_MAX_PIXELS",
     "ISPConfig",
     "ISPInputError",
     "ISPResult",
     "RadialVignetting",
     "RawError",
     "RawFileError",
+    "RawLimitError",
     "RawFrame",
     "RawMetadata",
     "UnsupportedRawError",

@@ -25,3 +25,8 @@ class ISPInputError(RawError, ValueError):
 
 class RawFileError(RawError, OSError):
     """The file does not exist or cannot be opened (permissions, a directory, I/O failure)."""
+
+
+class RawLimitError(RawError):
+    """The file claims more pixels than the reader's ``max_pixels`` limit allows (a resource
+    policy, checked before any large allocation); raise the limit to read it anyway."""

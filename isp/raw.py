@@ -14,7 +14,18 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import CorruptRawError, RawError, UnsupportedRawError
+from .errors import CorruptRawError, RawError, RawFileError, RawLimitError, UnsupportedRawError
+from .tiff_structure import TiffStructure, claimed_pixels, scan_tiff_file, structure_problem
+
+#: Default for ``read_raw(max_pixels=...)``: 200 million pixels, above the largest single-shot
+#: sensors sold (Phase One IQ4 150 MP, Fujifilm GFX100 102 MP). Developing costs about
+#: 40 bytes per pixel (mosaic, float planes, RGB, output), so the default bounds one file near 8 GB.
+DEFAULT_MAX_PIXELS = 200_000_000
+#: A file smaller than this many bytes per 64 claimed pixels cannot hold the image (no RAW codec
+#: LibRaw knows stores less than 1/8 bit per pixel); refused as truncated before decoding.
+_MIN_BITS_PER_PIXEL = 1 / 8
+# TIFF Compression values LibRaw has no decoder for (GoPro VC-5)
+_UNDECODABLE_COMPRESSION = {9: "GoPro GPR / VC-5"}
 
 log = logging.getLogger("isp")
 
@@ -282,6 +293,22 @@ def _libraw_metadata(raw) -> dict:
     return meta
 
 
+def _decode_problem(mosaic: np.ndarray, black: tuple[float, ...], white: float) -> str | None:
+    """Why a decoded mosaic cannot be an exposure, or None: constant data (what a decoder returns
+    when a header lies about bit depth, a linearisation table is short, or the data sources are
+    gone) or no pixel strictly between the black level and white."""
+    counts = np.bincount(mosaic.ravel(), minlength=1)
+    top = int(counts.argmax())
+    if counts[top] >= mosaic.size - mosaic.size // 10000:
+        return (f"the decoded data are constant ({counts[top] / mosaic.size:.4%} of pixels = {top}): "
+                "a lying header (bit depth, linearisation table) or missing image data")
+    lo, hi = int(math.floor(min(black))) + 1, int(math.ceil(white))
+    if hi <= lo or not counts[lo:hi].any():
+        return (f"no decoded pixel lies between the black level {min(black):g} and white {white:g}: "
+                "the levels or the bit depth in the header do not match the data")
+    return None
+
+
 def _looks_like_raw(head: bytes) -> bool:
     return any(head[off : off + len(sig)] == sig for off, sig in _RAW_SIGNATURES)
 
@@ -293,22 +320,31 @@ def _msg(exc: Exception) -> str:
     return text
 
 
-def _classify_unsupported(p: str, head: bytes, size: int, exc: Exception) -> RawError:
+def _classify_unsupported(
+    p: str, head: bytes, size: int, exc: Exception | None, structure: TiffStructure | None
+) -> RawError:
     """LibRaw said "unsupported file format or not RAW": tell a RAW it has no decoder for
     (UnsupportedRawError) from damaged or non-RAW data (CorruptRawError)."""
     import rawpy
 
     version = ".".join(map(str, rawpy.libraw_version))
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        _, _, is_tiff, truncated = _tiff_info(p)
-        if is_tiff and not truncated:
+    if structure is not None:
+        compressions = {ifd.value(259) for ifd in structure.raw_ifds}
+        codecs = sorted(_UNDECODABLE_COMPRESSION[c] for c in compressions if c in _UNDECODABLE_COMPRESSION)
+        if codecs:
             return UnsupportedRawError(
-                f"{p}: a TIFF/DNG-based RAW that LibRaw {version} has no decoder for (unknown "
-                f"camera or compression, e.g. GoPro GPR / VC-5) ({_msg(exc)})"
+                f"{p}: a TIFF/DNG-based RAW compressed with {', '.join(codecs)}, which LibRaw "
+                f"{version} has no decoder for ({_msg(exc)})"
             )
-        return CorruptRawError(
-            f"{p}: TIFF-based file whose structure or image data is truncated or damaged "
-            f"({size} bytes; LibRaw: {_msg(exc)})"
+        if structure.is_dng or not structure.raw_ifds:
+            what = "a DNG" if structure.is_dng else "a TIFF-based file without raw sensor data"
+            return CorruptRawError(
+                f"{p}: {what} that LibRaw {version} cannot parse: its tags are damaged or "
+                f"inconsistent ({size} bytes; LibRaw: {_msg(exc)})"
+            )
+        return UnsupportedRawError(
+            f"{p}: a TIFF-based RAW (compression {sorted(map(str, compressions))}) from a camera "
+            f"LibRaw {version} does not know ({_msg(exc)})"
         )
     if head[:4] == b"FOVb":
         return UnsupportedRawError(
@@ -321,16 +357,35 @@ def _classify_unsupported(p: str, head: bytes, size: int, exc: Exception) -> Raw
             f"file is probably truncated or damaged ({size} bytes; LibRaw: {_msg(exc)})"
         )
     return CorruptRawError(
-        f"{p}: not a camera RAW file LibRaw recognises (first bytes {head[:8]!r}, {size} bytes)"
+        f"{p}: not a camera RAW file LibRaw recognises (no known RAW signature, {size} bytes)"
     )
 
 
-def _read_libraw(p: str):
+def _check_claim(p: str, width: int, height: int, size: int, max_pixels: int | None,
+                 *, check_density: bool) -> None:
+    """Refuse a claimed size above ``max_pixels`` (RawLimitError) or one the file is far too
+    small to hold (CorruptRawError), before anything of that size is allocated."""
+    pixels = int(width) * int(height)
+    if max_pixels is not None and pixels > max_pixels:
+        raise RawLimitError(
+            f"{p}: claims {width} x {height} = {pixels:,} pixels, more than the limit of "
+            f"{max_pixels:,} (max_pixels / --max-pixels)"
+        )
+    if check_density and pixels * _MIN_BITS_PER_PIXEL > size * 8:
+        raise CorruptRawError(
+            f"{p}: claims {width} x {height} pixels but holds only {size} bytes (less than "
+            f"{_MIN_BITS_PER_PIXEL:g} bit per pixel): truncated or a lying header"
+        )
+
+
+def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_density: bool = False):
     """Everything LibRaw gives; returns a tuple of fields or a RawError to raise. rawpy errors
     propagate to the caller, which maps them."""
     import rawpy
 
     with rawpy.imread(p) as raw:
+        sizes = raw.sizes  # read from the header, before LibRaw unpacks (allocates) anything
+        _check_claim(p, sizes.raw_width, sizes.raw_height, size, max_pixels, check_density=check_density)
         raw_type = raw.raw_type
         pattern = raw.raw_pattern
         desc = raw.color_desc.decode("ascii", "replace")
@@ -344,7 +399,6 @@ def _read_libraw(p: str):
                 f"{p}: CFA pattern is {pattern.shape[0]}x{pattern.shape[1]} (e.g. Fujifilm "
                 "X-Trans), not a 2x2 Bayer pattern"
             )
-        sizes = raw.sizes
         top, left = int(sizes.top_margin), int(sizes.left_margin)
         idx = [[int(raw.raw_color(top + dy, left + dx)) for dx in range(2)] for dy in range(2)]
         if max(max(row) for row in idx) >= len(desc):
@@ -501,13 +555,53 @@ def _read_dng_fast(p: str):
     return (np.ascontiguousarray(mosaic), cfa, black, white, camera_wb, matrix, flip, (0, 0), {})
 
 
-def read_raw(path: str | os.PathLike) -> RawFrame:
+def _read_head(p: str) -> tuple[int, bytes]:
+    """(size, first 64 bytes) of a regular file; anything else (FIFO, device, folder, socket) is
+    refused before it is opened for reading, so a FIFO never blocks the reader."""
+    import stat
+
+    try:
+        st = os.stat(p)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
+                    else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise RawFileError(f"{p}: is {kind}; only regular files are read")
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # replaced between stat and open
+                raise RawFileError(f"{p}: is not a regular file; only regular files are read")
+            head = os.read(fd, 64)
+        finally:
+            os.close(fd)
+    except RawFileError:
+        raise
+    except OSError as exc:
+        raise RawFileError(f"{p}: cannot open the file ({exc.strerror or exc})") from exc
+    return st.st_size, head
+
+
+def _check_max_pixels(max_pixels: int | None) -> int | None:
+    if max_pixels is None:
+        return None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
+        from .errors import ISPInputError
+
+        raise ISPInputError(f"max_pixels must be a whole number >= 1 or None; got {max_pixels!r}")
+    return int(max_pixels)
+
+
+def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> RawFrame:
     """Read a Bayer RAW file.
 
     Parameters
     ----------
     path : str or os.PathLike
-        Any RAW LibRaw reads (DNG, CR2, NEF, ARW, CRW, KDC, ...).
+        Any RAW LibRaw reads (DNG, CR2, NEF, ARW, CRW, KDC, ...). Only regular files are read.
+    max_pixels : int or None
+        Refuse files whose header claims more pixels (width x height of the stored raw image)
+        than this, before decoding (:class:`RawLimitError`). None: no limit.
 
     Returns
     -------
@@ -526,30 +620,52 @@ def read_raw(path: str | os.PathLike) -> RawFrame:
         A RAW this ISP cannot develop: non-Bayer sensors (X-Trans, Foveon/stacked, linear DNG,
         four-colour CFAs) and RAW containers LibRaw has no decoder for.
     CorruptRawError
-        Empty, truncated, random or text data, or a file LibRaw fails to decode.
+        Empty, truncated, random or text data, a file LibRaw fails to decode, a damaged TIFF
+        structure (an IFD chain that loops or exceeds 64 IFDs, image data or opcode lists past
+        the end of the file, missing data offsets), or decoded data that cannot be an exposure
+        (constant, or no pixel between black and white).
+    RawLimitError
+        The file claims more than ``max_pixels`` pixels.
     RawError
-        The file does not exist or cannot be opened (``RawFileError``, also an ``OSError``).
+        The file does not exist, cannot be opened or is not a regular file (``RawFileError``,
+        also an ``OSError``).
     """
     import rawpy
 
-    from .errors import RawFileError
-
     p = os.fspath(path)
-    try:
-        size = os.path.getsize(p)
-        with open(p, "rb") as fh:
-            head = fh.read(64)
-    except OSError as exc:
-        raise RawFileError(f"{p}: cannot open the file ({exc.strerror or exc})") from exc
+    max_pixels = _check_max_pixels(max_pixels)
+    size, head = _read_head(p)
     if size == 0:
         raise CorruptRawError(f"{p}: the file is empty (0 bytes); expected a camera RAW")
 
+    if head[:4] == b"FOVb":
+        raise _classify_unsupported(p, head, size, None, None)
+    structure = scan_tiff_file(p) if head[:4] in (b"II*\x00", b"MM\x00*") else None
+    if structure is not None:
+        if structure.is_dng and structure.raw_ifds and not any(
+            ifd.value(262) == 32803 for ifd in structure.raw_ifds
+        ):
+            raise UnsupportedRawError(
+                f"{p}: a linear DNG (LinearRaw: demosaiced data, no CFA image); this ISP develops "
+                "Bayer mosaics only"
+            )
+        problem = structure_problem(structure)
+        if problem:
+            raise CorruptRawError(f"{p}: {problem}")
+    if structure is not None:
+        pixels = claimed_pixels(structure)
+        if max_pixels is not None and pixels > max_pixels:
+            raise RawLimitError(
+                f"{p}: claims {pixels:,} pixels, more than the limit of {max_pixels:,} "
+                "(max_pixels / --max-pixels)"
+            )
     try:
-        fields = _read_dng_fast(p) if head[:4] in (b"II*\x00", b"MM\x00*") else None
+        fields = _read_dng_fast(p) if structure is not None else None
         if fields is None:
-            fields = _read_libraw(p)
+            # TIFF data sources were checked exactly above; other containers get the density floor
+            fields = _read_libraw(p, size=size, max_pixels=max_pixels, check_density=structure is None and head[4:11] != b"ftypcrx")
     except rawpy.LibRawFileUnsupportedError as exc:
-        raise _classify_unsupported(p, head, size, exc) from exc
+        raise _classify_unsupported(p, head, size, exc, structure) from exc
     except (rawpy.LibRawIOError, rawpy.LibRawDataError) as exc:
         raise CorruptRawError(
             f"{p}: the RAW data could not be read; truncated or damaged ({_msg(exc)})"
@@ -565,6 +681,11 @@ def read_raw(path: str | os.PathLike) -> RawFrame:
     if isinstance(fields, RawError):
         raise fields
     mosaic, cfa, black, white, camera_wb, matrix, flip, (top, left), libraw_meta = fields
+    problem = _decode_problem(mosaic, black, white)
+    if problem:
+        raise CorruptRawError(f"{p}: {problem}")
+    if not np.all(np.isfinite(matrix)):
+        raise CorruptRawError(f"{p}: the colour matrix (ColorMatrix / LibRaw rgb_cam) is not finite: {matrix.tolist()}")
 
     opcodes, tiff_meta, is_tiff, truncated = _tiff_info(p)
     if truncated:

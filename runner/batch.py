@@ -9,7 +9,9 @@ Per input, in order:
    kept only when its resume sidecar vouches for the same input bytes, mask and settings, and
    re-made when the sidecar shows it came from other settings or another version of the input;
    an output without a sidecar (not ours) is never replaced without ``--overwrite``;
-3. the rest go to the executor, which yields one record each.
+3. an output path the file system cannot take, or an output folder that cannot be created or
+   written (test-written once per folder), fails that input before anything is developed;
+4. the rest go to the executor, which yields one record each.
 
 The JSON report (``--report``) holds the settings, a summary and one record per input.
 """
@@ -48,25 +50,68 @@ class BatchResult:
     interrupted: bool = False
     seconds: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
+    report_error: str | None = None
 
 
 def check_outdir(inputs: Sequence[str | os.PathLike[str]], outdir: Path) -> None:
-    """Refuse an output folder that is an input folder or an input file (a usage error)."""
-    out = outdir.resolve()
-    for item in inputs:
-        p = Path(item)
-        if p.exists() and p.resolve() == out:
-            raise PipelineInputError(
-                f"the output folder {str(outdir)!r} is also an input; choose an OUTDIR that is not an input"
-            )
-    if outdir.exists() and not outdir.is_dir():
-        raise PipelineInputError(f"the output path {str(outdir)!r} exists and is not a folder")
+    """Refuse an output folder that is an input folder or an input file, or a path that cannot
+    be a folder (a name too long for the file system, ...): usage errors."""
+    try:
+        out = outdir.resolve()
+        for item in inputs:
+            p = Path(item)
+            if p.exists() and p.resolve() == out:
+                raise PipelineInputError(
+                    f"the output folder {str(outdir)!r} is also an input; choose an OUTDIR that is not an input"
+                )
+        if outdir.exists() and not outdir.is_dir():
+            raise PipelineInputError(f"the output path {str(outdir)!r} exists and is not a folder")
+    except OSError as exc:
+        raise PipelineInputError(f"the output folder {str(outdir)!r} cannot be used: {exc.strerror or exc}") from None
+
+
+def probe_writable(folder: Path) -> str | None:
+    """Create ``folder`` if needed and create and remove a file in it; the reason it cannot be
+    written to, or None. Run before anything is developed, so a read-only OUTDIR costs nothing."""
+    from runner.writers import PARTIAL_SUFFIX
+
+    probe = folder / f".write-probe.{os.getpid()}{PARTIAL_SUFFIX}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{exc.strerror or exc}"
+    return None
+
+
+def check_report_path(report: str | None) -> None:
+    """Refuse, before anything runs, a ``--report`` that is a folder or in a folder that cannot be
+    written (the report would otherwise fail after all the work is done)."""
+    if not report:
+        return
+    path = Path(report)
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise PipelineInputError(f"--report {report!r} cannot be used: {exc.strerror or exc}") from None
+    if is_dir:
+        raise PipelineInputError(f"--report {report!r} is a folder; give a file name such as report.json")
+    problem = probe_writable(path.parent if str(path.parent) else Path("."))
+    if problem:
+        raise PipelineInputError(f"--report {report!r} cannot be written in {str(path.parent)!r}: {problem}")
 
 
 def plan(
     inputs: Sequence[str | os.PathLike[str]], outdir: Path, settings: Settings
 ) -> tuple[list[Task], list[dict[str, Any]], list[str]]:
-    """Split the inputs into tasks to run and records already decided (skipped / refused)."""
+    """Split the inputs into tasks to run and records already decided (skipped / refused).
+
+    Returns ``(tasks, decided records, passed-over paths, {passed-over path: reason})``. Output
+    paths the file system cannot take and output folders that cannot be written fail their
+    files here, before anything is developed.
+    """
     check_outdir(inputs, outdir)
     found = discover(inputs, exclude=[outdir.resolve()])
     if found.missing:
@@ -80,12 +125,17 @@ def plan(
     processing = settings.processing()
     for index, item in enumerate(found.raws):
         out = output_path(item, outdir, settings.extension)
-        key = out.resolve()
         mask = None
         if settings.masks:
             mask_file = sidecar_path(item.path, rel_dir=item.rel_dir, mask_dir=settings.mask_dir)
             mask = str(mask_file) if mask_file else None
         task = Task(index=index, input=str(item.path), output=str(out), settings=settings, mask_path=mask)
+        try:
+            key = out.resolve()
+            exists = out.exists()
+        except OSError as exc:  # e.g. a name or path too long for the file system: this file only
+            decided.append(error_record(task, OutputError(f"output path {str(out)!r} cannot be used: {exc.strerror or exc}")))
+            continue
         if key in inputs_resolved:
             decided.append(error_record(task, OutputError(f"output {str(out)!r} would overwrite an input file")))
             continue
@@ -96,7 +146,7 @@ def plan(
             )))
             continue
         claimed[key] = str(item.path)
-        if out.exists() and not settings.overwrite:
+        if exists and not settings.overwrite:
             reason = "output exists (use --overwrite to replace it, --resume to re-make stale outputs)"
             if settings.resume:
                 try:
@@ -117,7 +167,25 @@ def plan(
             decided.append(rec)
             continue
         tasks.append(task)
-    return tasks, decided, [str(p) for p in found.passed_over]
+    tasks = _writable_tasks(tasks, decided)
+    return tasks, decided, [str(p) for p in found.passed_over], found.reasons
+
+
+def _writable_tasks(tasks: list[Task], decided: list[dict[str, Any]]) -> list[Task]:
+    """The tasks whose output folder can be written; the others get a failure record now."""
+    problems: dict[Path, str | None] = {}
+    keep: list[Task] = []
+    for task in tasks:
+        folder = Path(task.output).parent
+        if folder not in problems:
+            problems[folder] = probe_writable(folder)
+        if problems[folder] is None:
+            keep.append(task)
+        else:
+            decided.append(error_record(task, OutputError(
+                f"output folder {str(folder)!r} cannot be written: {problems[folder]} (nothing was developed)"
+            )))
+    return keep
 
 
 def run_batch(
@@ -138,7 +206,8 @@ def run_batch(
     started = time.time()
     t0 = time.perf_counter()
     outdir = Path(outdir)
-    tasks, records, passed_over = plan(inputs, outdir, settings)
+    check_report_path(settings.report)
+    tasks, records, passed_over, passed_over_reasons = plan(inputs, outdir, settings)
     removed = sweep_partials(outdir)
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
@@ -219,10 +288,19 @@ def run_batch(
         "exit_code": exit_code,
         "interrupted": interrupted,
         "passed_over": passed_over,
+        "passed_over_reasons": passed_over_reasons,
         "records": records,
     }
+    report_error = None
     if settings.report:
-        atomic_write_bytes(settings.report, (json.dumps(report, indent=1) + "\n").encode())
+        try:
+            atomic_write_bytes(settings.report, (json.dumps(report, indent=1) + "\n").encode())
+        except OutputError as exc:  # e.g. the disk filled up during the run
+            report_error = str(exc)
+            log.error("the report could not be written: %s", exc)
+            if exit_code == 0:
+                exit_code = 1
+            report["exit_code"] = exit_code
     return BatchResult(
         records=records,
         passed_over=passed_over,
@@ -231,6 +309,7 @@ def run_batch(
         interrupted=interrupted,
         seconds=report["seconds"],
         report=report,
+        report_error=report_error,
     )
 
 

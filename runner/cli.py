@@ -1,8 +1,8 @@
 """The ``rawcomplete`` command line.
 
-Exit status: 0 when every input succeeded (or was skipped), 1 when any input failed, 2 for usage
-errors (bad option, bad preset file, missing input, OUTDIR that is an input), 130 when
-interrupted (Ctrl-C / SIGTERM; the report is still written).
+Exit status: 0 when every input succeeded (or was skipped), 1 when any input failed or the report
+could not be written, 2 for usage errors (bad option, bad preset file, missing input, OUTDIR that
+is an input), 130 when interrupted (Ctrl-C / SIGTERM; the report is still written).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ orientation and size, marks what to complete; files without a mask are developed
 
 regression checks against references: rawcomplete check REFDIR INPUT... [--update] (rawcomplete check --help)
 
-exit status: 0 all inputs done or skipped, 1 some input failed, 2 usage error, 130 interrupted.
+exit status: 0 all inputs done or skipped, 1 some input failed (or the report could not be
+written), 2 usage error, 130 interrupted.
 """
 
 
@@ -42,6 +43,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(float(text)) if "e" in text.lower() else int(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
     return value
 
 
@@ -103,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Dask scheduler, e.g. tcp://HOST:8786 (implies --executor dask; default "
                         "$DASK_SCHEDULER_ADDRESS, else a local cluster of --jobs workers, one per core by default)")
     g.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="give up on a file after this long (its worker is stopped; default: no limit)")
+                   help="give up on a file after this long, counted from the start of its own work "
+                        "(its worker is stopped; at most one week; default: no limit)")
+    g.add_argument("--max-pixels", dest="max_pixels", type=_count, metavar="N",
+                   help="refuse RAWs whose header claims more pixels than this, before decoding "
+                        "(default 200000000; 0: no limit)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction,
                    help="progress bar on a terminal (default on)")
     g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar, no summary")
@@ -114,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 SETTING_DESTS = (
     "wb", "denoise", "color", "gamma", "linear", "lens_shading", "format", "quality", "overwrite",
     "resume", "report", "method", "device", "masks", "mask_dir", "auto_mask", "defect_threshold",
-    "jobs", "executor", "progress", "timeout",
+    "jobs", "executor", "progress", "timeout", "max_pixels",
 )
 
 
@@ -223,10 +238,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" of {s['inputs']} RAW file(s); {s['passed_over']} other file(s) passed over"
             f" ({result.seconds:.1f} s)"
         )
+        reasons = result.report.get("passed_over_reasons") or {}
+        if reasons:
+            from collections import Counter
+
+            by_reason = Counter(reasons.values()).most_common()
+            line += " [" + ", ".join(f"{n} {why}" for why, n in by_reason) + "]"
         if s.get("not_run"):
             line += f"; {s['not_run']} not run (interrupted)"
-        if settings.report:
+        if settings.report and result.report_error is None:
             line += f"; report: {settings.report}"
+        elif result.report_error is not None:
+            line += "; the report could NOT be written"
         sys.stderr.write(line + "\n")
     if ns.get("verbose"):
         for rec in result.records:

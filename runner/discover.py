@@ -40,6 +40,44 @@ class Discovery:
     raws: list[Found] = field(default_factory=list)
     passed_over: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    #: why each of ``passed_over`` was passed over (str(path) -> reason)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def pass_over(self, path: Path, reason: str) -> None:
+        self.passed_over.append(path)
+        self.reasons[str(path)] = reason
+
+
+NOT_RAW = "no RAW file extension"
+
+
+def special_file_reason(path: Path) -> str | None:
+    """Why ``path`` is not a regular file that can be read (None when it is one)."""
+    import errno
+    import stat
+
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if os.path.islink(path):
+            return "dangling symbolic link"
+        if exc.errno == errno.ENAMETOOLONG:
+            return "path too long"
+        return f"cannot be examined ({exc.strerror or exc})"
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO (named pipe), not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "socket, not a regular file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "not a regular file"
 
 
 def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Iterable[Path] = ()) -> Discovery:
@@ -56,13 +94,19 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Iterable[Path
     -------
     Discovery
         ``raws`` in input order then sorted path order, without duplicates; ``passed_over``
-        the other files; ``missing`` the inputs that do not exist.
+        everything else met (files without a RAW extension, FIFOs, devices, sockets, dangling
+        links, link loops, unreadable folders), each with its reason in ``reasons``; ``missing``
+        the inputs that do not exist.
     """
     excluded = {Path(p).resolve() for p in exclude}
     out = Discovery()
     seen: set[Path] = set()
 
     def add(path: Path, rel_dir: str) -> None:
+        reason = special_file_reason(path)
+        if reason is not None:
+            out.pass_over(path, reason)
+            return
         key = path.resolve()
         if key in seen:
             return
@@ -70,15 +114,18 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Iterable[Path
         if is_raw(path):
             out.raws.append(Found(path, rel_dir))
         else:
-            out.passed_over.append(path)
+            out.pass_over(path, NOT_RAW)
+
+    def unreadable(exc: OSError) -> None:
+        out.pass_over(Path(exc.filename or "?"), f"folder cannot be read ({exc.strerror or exc})")
 
     for item in inputs:
         root = Path(item)
-        if root.is_file():
-            add(root, "")
-        elif root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
+        if root.is_dir():
+            for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
                 here = Path(dirpath)
+                for d in sorted(d for d in dirnames if not d.startswith(".") and (here / d).is_symlink()):
+                    out.pass_over(here / d, "symbolic link to a folder (not followed)")
                 dirnames[:] = sorted(
                     d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in excluded
                 )
@@ -87,9 +134,9 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Iterable[Path
                 for name in sorted(filenames):
                     if name.startswith("."):
                         continue
-                    path = here / name
-                    if path.is_file():
-                        add(path, rel_dir)
+                    add(here / name, rel_dir)
+        elif os.path.lexists(root):
+            add(root, "")  # a file, or something that is not one (counted with its reason)
         else:
             out.missing.append(str(item))
     return out

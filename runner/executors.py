@@ -64,8 +64,41 @@ def crash_record(task: Task, detail: str = "") -> Record:
     return error_record(task, exc)
 
 
-def _init_worker(threads: int | None) -> None:
-    """Runs first in every spawned worker: share the cores between workers."""
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when ``parent_pid`` (the runner) does, even when the runner
+    is killed with SIGKILL and cannot shut its pool down: on Linux the kernel sends SIGKILL at
+    the parent's death (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread checks once a
+    second that the parent is still the parent. With the workers gone, multiprocessing's
+    resource tracker (whose pipe the workers hold open) sees end-of-file and exits too."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="rawcomplete-parent-watch", daemon=True).start()
+
+
+def _init_worker(threads: int | None, parent_pid: int | None = None) -> None:
+    """Runs first in every spawned worker: end with the runner, share the cores between workers."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     if threads:
         for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(var, str(threads))
@@ -99,7 +132,7 @@ class LocalExecutor(Executor):
             max_workers=self.jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self._threads,),
+            initargs=(self._threads, os.getpid()),
         )
         return self._pool
 

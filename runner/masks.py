@@ -23,6 +23,8 @@ def sidecar_path(raw: Path, *, rel_dir: str = "", mask_dir: str | os.PathLike[st
 
     Without ``mask_dir``: ``<raw folder>/<stem>.mask.png``. With it: ``<mask_dir>/<rel_dir>/<stem>.mask.png``,
     then ``<mask_dir>/<stem>.mask.png``. The name is matched exactly first, then case-insensitively.
+    Anything of that name counts, a folder, FIFO or dangling link too: :func:`read_mask_png`
+    then refuses it with a clear error rather than the mask being ignored without a word.
     """
     name = raw.stem + MASK_SUFFIX
     if mask_dir is None:
@@ -32,12 +34,16 @@ def sidecar_path(raw: Path, *, rel_dir: str = "", mask_dir: str | os.PathLike[st
         folders = [base / rel_dir, base] if rel_dir else [base]
     for folder in folders:
         candidate = folder / name
-        if candidate.is_file():
+        if os.path.lexists(candidate):
             return candidate
         if folder.is_dir():
             lowered = name.lower()
-            for entry in sorted(folder.iterdir()):
-                if entry.name.lower() == lowered and entry.is_file():
+            try:
+                entries = sorted(folder.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.lower() == lowered:
                     return entry
     return None
 
@@ -62,11 +68,28 @@ def read_mask_png(path: str | os.PathLike[str], *, shape: tuple[int, int] | None
     MaskFileError
         The file cannot be opened or decoded, or has the wrong size.
     """
+    import stat
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        mode_bits = os.stat(path).st_mode
+    except OSError as exc:
+        raise MaskFileError(f"mask {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode_bits):
+        kind = "a folder" if stat.S_ISDIR(mode_bits) else "a FIFO" if stat.S_ISFIFO(mode_bits) else "not a regular file"
+        raise MaskFileError(f"mask {str(path)!r} is {kind}; a mask must be a PNG file")
+    try:
+        with warnings.catch_warnings():
+            # the size is checked against the image below, before any pixel is decoded
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img_cm = Image.open(path)
+        with img_cm as img:
+            width, height = img.size
+            if shape is not None and (height, width) != tuple(shape):
+                raise MaskFileError(_size_message(path, (height, width), shape))
             img.load()
             mode = img.mode
             if mode == "1":
@@ -91,24 +114,37 @@ def read_mask_png(path: str | os.PathLike[str], *, shape: tuple[int, int] | None
                 holes = arr.astype(np.float64) >= full / 2
     except MaskFileError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise MaskFileError(f"mask {str(path)!r} is far larger than any image this runner develops: {exc}") from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise MaskFileError(f"mask {str(path)!r} cannot be read as an image: {exc}") from None
     if holes.ndim != 2:
         raise MaskFileError(f"mask {str(path)!r}: expected a single image of H x W pixels, got shape {holes.shape}")
     if shape is not None and tuple(holes.shape) != tuple(shape):
-        raise MaskFileError(
-            f"mask {str(path)!r} is {holes.shape[1]} x {holes.shape[0]} (W x H) but the developed image is "
-            f"{shape[1]} x {shape[0]}; masks must match the output orientation and size"
-        )
+        raise MaskFileError(_size_message(path, holes.shape, shape))
     return np.ascontiguousarray(holes)
+
+
+def _size_message(path: Path, got: tuple[int, ...], shape: tuple[int, int]) -> str:
+    return (
+        f"mask {str(path)!r} is {got[1]} x {got[0]} (W x H) but the developed image is "
+        f"{shape[1]} x {shape[0]}; masks must match the output orientation and size"
+    )
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
     """sha256 hex digest of a file's bytes (used for inputs and masks in fingerprints)."""
     import hashlib
 
+    import errno
+    import stat
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the planner
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{str(path)!r} is not a regular file")
+    with os.fdopen(fd, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

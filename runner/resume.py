@@ -43,8 +43,11 @@ def package_version() -> str:
 
 
 def sidecar_for(output: str | os.PathLike[str]) -> Path:
+    """``.<output name>.rawcomplete.json`` beside ``output`` (shortened to fit the name limit)."""
+    from runner.writers import hidden_name
+
     output = Path(output)
-    return output.with_name(f".{output.name}{SIDECAR_SUFFIX}")
+    return output.with_name(hidden_name(output.name, SIDECAR_SUFFIX))
 
 
 def fingerprint(

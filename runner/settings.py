@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, get_args
 
+from isp.raw import DEFAULT_MAX_PIXELS
 from runner.errors import PipelineInputError
 
 WB = Literal["camera", "gray_world", "white_world"]
@@ -47,6 +48,8 @@ FORMAT_EXTENSIONS: Mapping[str, str] = {
 }
 
 DEFAULT_DEFECT_THRESHOLD = 8.0
+#: Longest ``--timeout`` accepted: one week (the watchdog's clock overflows far beyond it).
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 
 
 def choices(literal: Any) -> tuple[str, ...]:
@@ -95,6 +98,7 @@ class Settings:
     report: str | None = None
     progress: bool = True
     timeout: float | None = None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     PROCESSING_FIELDS = (
         "wb", "denoise", "color", "gamma", "lens_shading", "linear", "format", "quality",
@@ -122,8 +126,23 @@ class Settings:
         object.__setattr__(self, "defect_threshold",
                            _positive_float("defect_threshold", self.defect_threshold, "a positive number"))
         if self.timeout is not None:
-            object.__setattr__(self, "timeout",
-                               _positive_float("timeout", self.timeout, "a positive number of seconds"))
+            timeout = _positive_float("timeout", self.timeout, "a positive number of seconds")
+            if timeout > MAX_TIMEOUT_SECONDS:
+                raise PipelineInputError(
+                    f"timeout must be at most {MAX_TIMEOUT_SECONDS:g} seconds (one week); got {self.timeout!r}"
+                )
+            object.__setattr__(self, "timeout", timeout)
+        if self.max_pixels is not None:
+            if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 0:
+                raise PipelineInputError(
+                    f"max_pixels must be a whole number >= 0 (0: no limit); got {self.max_pixels!r}"
+                )
+            if self.max_pixels == 0:
+                object.__setattr__(self, "max_pixels", None)
+        for name in ("mask_dir", "report"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise PipelineInputError(f"{name} must be a path (a non-empty string); got {value!r}")
         if self.format == "tiff32f" and not self.linear:
             # A float TIFF only makes sense for scene-linear data: it is the linear output.
             object.__setattr__(self, "linear", True)
@@ -240,6 +259,8 @@ def load_preset(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise PipelineInputError(f"preset file {str(path)!r} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise PipelineInputError(f"preset file {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PipelineInputError(f"preset file {str(path)!r} is not UTF-8 text (TOML must be): {exc}") from None
     allowed = [n for n in SETTING_NAMES if n not in ("progress",)]
     out: dict[str, Any] = {}
     for key, value in data.items():

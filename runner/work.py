@@ -74,11 +74,15 @@ def error_record(task: Task, exc: BaseException, *, reason: str | None = None) -
     return rec
 
 
-def pipeline_for(settings: Settings) -> Any:
-    """The cached :class:`pipeline.Pipeline` for ``settings`` in this process."""
+def _pipeline_key(settings: Settings) -> str:
     import json
 
-    key = json.dumps({**settings.processing(), "device": settings.device}, sort_keys=True)
+    return json.dumps({**settings.processing(), "device": settings.device}, sort_keys=True)
+
+
+def pipeline_for(settings: Settings) -> Any:
+    """The cached :class:`pipeline.Pipeline` for ``settings`` in this process."""
+    key = _pipeline_key(settings)
     pipe = _PIPELINES.get(key)
     if pipe is None:
         from pipeline import CompletionConfig, Pipeline
@@ -139,9 +143,11 @@ def run_guarded(task: Task, body: Callable[[Task, dict[str, Any], float], None])
     ``body`` fills in the record (from :func:`new_record`) and catches per-file errors itself;
     :mod:`runner.check` runs its per-file comparison through this too.
     """
+    settings = task.settings
+    if settings.timeout:
+        warm_up(settings)  # once per process: the file's --timeout starts after it
     t0 = time.perf_counter()
     rec = new_record(task)
-    settings = task.settings
     collector = _WarningCollector()
     root = logging.getLogger()
     root.addHandler(collector)
@@ -170,6 +176,37 @@ def run_guarded(task: Task, body: Callable[[Task, dict[str, Any], float], None])
     if rec["status"] != "done":
         rec["seconds"]["total"] = round(time.perf_counter() - t0, 4)
     return rec
+
+
+_WARM: set[str] = set()
+
+
+def warm_up(settings: Settings) -> None:
+    """Load what a worker loads once (the Pipeline, the GAN weights, the Numba kernels' cache)
+    by developing and completing a small synthetic frame, so that ``--timeout`` measures each
+    file's own work. Failures are left for the real file to report."""
+    key = _pipeline_key(settings)
+    if key in _WARM:
+        return
+    _WARM.add(key)
+    try:
+        import numpy as np
+
+        import isp
+
+        rng = np.random.default_rng(0)
+        frame = isp.RawFrame(
+            path=None, mosaic=rng.integers(64, 4000, (64, 64)).astype(np.uint16), cfa="RGGB",
+            black_levels=(64.0,) * 4, white_level=4095.0, camera_wb=None,
+            color_matrix=np.eye(3, dtype=np.float32),
+        )
+        holes = np.zeros((64, 64), dtype=bool)
+        holes[16:40, 16:40] = True  # large enough for the GAN under method "auto"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline_for(settings).process(frame, holes if settings.method != "biharmonic" else None)
+    except Exception as exc:  # noqa: BLE001 - the real file reports its own failure
+        logging.getLogger("rawcomplete").debug("warm-up failed: %s", exc)
 
 
 class _WarningCollector(logging.Handler):
@@ -207,7 +244,7 @@ def develop_task(task: Task) -> tuple[Any, Any, dict[str, float]]:
 
     pipe = pipeline_for(task.settings)
     t = time.perf_counter()
-    frame = isp.read_raw(task.input)
+    frame = isp.read_raw(task.input, max_pixels=task.settings.max_pixels)
     t_read = time.perf_counter() - t
 
     mask = None
@@ -249,7 +286,20 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
             overwrite=True,
         )
         fp = fingerprint(task.input, settings.processing(), mask_path=task.mask_path)
-        write_sidecar(task.output, fp, input_path=task.input)
+        try:
+            write_sidecar(task.output, fp, input_path=task.input)
+        except (OSError, RawcompleteError) as exc:
+            # an output no sidecar vouches for would be skipped by --resume as "not ours": it goes
+            try:
+                os.unlink(task.output)
+            except OSError:
+                pass
+            from runner.errors import OutputError
+
+            raise OutputError(
+                f"the resume sidecar of {task.output!r} could not be written ({exc}); the output was "
+                "removed so that no file is left that --resume cannot vouch for"
+            ) from None
         seconds["write"] = time.perf_counter() - t
         seconds["total"] = time.perf_counter() - t0
 
@@ -267,6 +317,9 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
             "pixels": int(result.mask.sum()) if result.mask is not None else 0,
         }
     except RawcompleteError as exc:
-        rec["error"] = {"class": type(exc).__name__, "message": str(exc)}
+        message = str(exc)
+        if task.input not in message:  # errors raised below the runner may not know the file
+            message = f"{task.input}: {message}"
+        rec["error"] = {"class": type(exc).__name__, "message": message}
     except Exception as exc:  # noqa: BLE001 - one file's unexpected failure must not stop a batch
         rec["error"] = {"class": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}

@@ -81,8 +81,33 @@ def _rational(v: float) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 # atomic writes
 
+def name_max(folder: str | os.PathLike[str]) -> int:
+    """The longest file name (bytes) ``folder``'s file system allows (255 where it cannot say)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def hidden_name(name: str, suffix: str, limit: int = 255) -> str:
+    """``.<name><suffix>``, the hidden companion of a file called ``name``; when that is longer
+    than ``limit`` bytes, the name part is cut and a digest of the whole name keeps it unique,
+    so a companion fits wherever a final name that fits does (``suffix`` <= 100 bytes)."""
+    full = f".{name}{suffix}"
+    if len(full.encode()) <= limit:
+        return full
+    import hashlib
+
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    room = limit - len(f".~{digest}{suffix}".encode())
+    short = name.encode()[: max(room, 0)].decode("utf-8", "ignore")
+    return f".{short}~{digest}{suffix}"
+
+
 def partial_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    """The hidden temporary ``.<name>.<pid>.rawcomplete-partial`` beside ``path``, shortened
+    (see :func:`hidden_name`) so it never exceeds the folder's name limit."""
+    return path.with_name(hidden_name(path.name, f".{os.getpid()}{PARTIAL_SUFFIX}", name_max(path.parent)))
 
 
 @contextlib.contextmanager

@@ -402,7 +402,7 @@ def test_plan_collisions_existing_outputs_and_outdir_checks(tmp_path):
     out = tmp_path / "out"
     (out).mkdir()
     (out / "z.tif").write_bytes(b"someone else's file")
-    tasks, decided, passed_over = plan([inp], out, Settings())
+    tasks, decided, passed_over, _ = plan([inp], out, Settings())
     assert [Path(t.input).name for t in tasks] == ["x.NEF", "y.cr2"]  # a folder's files, then its sub-folders
     assert tasks[1].output == str(out / "d" / "y.tif")
     assert tasks[1].mask_path == str(inp / "d" / "y.mask.png")
@@ -411,11 +411,11 @@ def test_plan_collisions_existing_outputs_and_outdir_checks(tmp_path):
     assert recs["z.arw"]["status"] == "skipped" and recs["z.arw"]["reason"].startswith("output exists")
     assert [Path(p).name for p in passed_over] == ["y.mask.png"]
     # --resume never replaces a file rawcomplete did not write; --overwrite does
-    _, decided, _ = plan([inp], out, Settings(resume=True))
+    _, decided, _, _ = plan([inp], out, Settings(resume=True))
     assert "not written by rawcomplete" in {Path(r["input"]).name: r for r in decided}["z.arw"]["reason"]
-    tasks, _, _ = plan([inp], out, Settings(overwrite=True))
+    tasks, _, _, _ = plan([inp], out, Settings(overwrite=True))
     assert "z.arw" in [Path(t.input).name for t in tasks]
-    tasks, _, _ = plan([inp], out, Settings(masks=False))
+    tasks, _, _, _ = plan([inp], out, Settings(masks=False))
     assert all(t.mask_path is None for t in tasks)
     with pytest.raises(PipelineInputError, match="also an input"):
         plan([inp], inp, Settings())

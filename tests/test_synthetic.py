@@ -60,7 +60,8 @@ def test_written_dng_reads_back_in_libraw(tmp_path, cfa, orientation, flip):
 
 def test_default_color_matrix_is_srgb_camera(tmp_path):
     path = tmp_path / "s.dng"
-    write_dng(path, np.zeros((32, 32), np.uint16) + 100, cfa="RGGB", white_level=1000)
+    noise = np.random.default_rng(0).integers(90, 110, (32, 32)).astype(np.uint16)  # constant data are refused
+    write_dng(path, noise, cfa="RGGB", white_level=1000)
     frame = isp.read_raw(path)
     np.testing.assert_allclose(frame.color_matrix, np.eye(3), atol=1e-4)
     assert frame.camera_wb is None  # no AsShotNeutral written
