@@ -31,6 +31,15 @@ EM_COARSE, EM_FINE = 5, 2
 PM_SWEEPS = 2
 #: Vote weights ``exp(-d / (2 sigma^2))`` with sigma^2 this percentile of the level's patch distances.
 SIGMA_PERCENTILE = 75
+#: Sources are searched within ``max(WINDOW_MIN, WINDOW_FACTOR x hole half-width)`` px of each
+#: target (half-width of the target's connected hole group at that level): the texture that belongs
+#: in a hole is mostly near it, and a global search lets one dominant texture flood thin holes
+#: across unrelated regions (seen: a red hat's mesh drawn into hair and skin) and duplicates distant
+#: objects into large ones.
+WINDOW_FACTOR = 3.0
+#: Low frequencies (Gaussian sigma, px) of the copied texture replaced by the pull-push fill's (0 = off).
+HARMONISE_SIGMA = 4.0
+WINDOW_MIN = 12
 
 
 def pull_push(img: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -97,6 +106,18 @@ def _sources(hole: np.ndarray, r: int) -> np.ndarray:
     return valid
 
 
+def _windows(target: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """int32 (H, W): the search half-window of every target centre, from the largest hole half-width
+    of its connected group of targets."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(target, structure=np.ones((3, 3), bool))
+    edt = ndimage.distance_transform_edt(hole)
+    radius = np.asarray(ndimage.maximum(edt, labels, np.arange(1, n + 1)), np.float64).reshape(-1)
+    per_group = np.maximum(WINDOW_MIN, np.ceil(WINDOW_FACTOR * radius)).astype(np.int32)
+    return np.concatenate([[0], per_group]).astype(np.int32)[labels]
+
+
 def _levels(hole: np.ndarray) -> int:
     from scipy import ndimage
 
@@ -152,6 +173,7 @@ def exemplar_fill(image: np.ndarray, hole: np.ndarray, *, seed: int = 0) -> np.n
         vys, vxs = (a.astype(np.int32) for a in np.nonzero(valid))
         target = ndimage.binary_dilation(lhole, structure=square)
         tys, txs = (a.astype(np.int32) for a in np.nonzero(target))
+        win = _windows(target, lhole)
         h, w = lhole.shape
         est = limg.copy()
         ones = np.ones((h, w), np.float32)
@@ -169,25 +191,43 @@ def exemplar_fill(image: np.ndarray, hole: np.ndarray, *, seed: int = 0) -> np.n
         nn_d = np.zeros((h, w), np.float32)
         lseed = seed * 7919 + li
         if prev_field is None:
-            K.init_field(est, wt, tys, txs, vys, vxs, nn_y, nn_x, nn_d, r, lseed, False)
+            K.init_field(est, wt, tys, txs, win, valid, vys, vxs, nn_y, nn_x, nn_d, r, lseed, False)
         else:
             # the upscaled field votes first, so that texture is copied at this level's resolution
             # before any matching (matching against the upscaled, blurred estimate favours smooth
             # sources); its distances are then taken against that sharper estimate
-            K.upsample_field(prev_field[0], prev_field[1], tys, txs, valid, vys, vxs, nn_y, nn_x, lseed)
-            K.init_field(est, wt, tys, txs, vys, vxs, nn_y, nn_x, nn_d, r, lseed, True)
+            K.upsample_field(prev_field[0], prev_field[1], tys, txs, win, valid, vys, vxs, nn_y, nn_x, lseed)
+            K.init_field(est, wt, tys, txs, win, valid, vys, vxs, nn_y, nn_x, nn_d, r, lseed, True)
             sigma2 = float(np.percentile(nn_d[tys, txs], SIGMA_PERCENTILE)) + 1e-6
             K.vote(est, lhole, tys, txs, nn_y, nn_x, nn_d, r, sigma2, est)
-            K.init_field(est, wt, tys, txs, vys, vxs, nn_y, nn_x, nn_d, r, lseed, True)
+            K.init_field(est, wt, tys, txs, win, valid, vys, vxs, nn_y, nn_x, nn_d, r, lseed, True)
         n_em = EM_FINE if li == 0 else max(EM_FINE, EM_COARSE - (n_levels - 1 - li))
         for it in range(n_em):
-            K.patchmatch(est, wt, target, tys, txs, valid, nn_y, nn_x, nn_d, r, PM_SWEEPS, lseed * 31 + it)
+            K.patchmatch(est, wt, target, tys, txs, win, valid, nn_y, nn_x, nn_d, r, PM_SWEEPS, lseed * 31 + it)
             sigma2 = float(np.percentile(nn_d[tys, txs], SIGMA_PERCENTILE)) + 1e-6
             K.vote(est, lhole, tys, txs, nn_y, nn_x, nn_d, r, sigma2, est)
             wt = ones
             if it + 1 < n_em:  # distances of the field under the new estimate
-                K.init_field(est, wt, tys, txs, vys, vxs, nn_y, nn_x, nn_d, r, lseed, True)
+                K.init_field(est, wt, tys, txs, win, valid, vys, vxs, nn_y, nn_x, nn_d, r, lseed, True)
         cur, prev_field = est, (nn_y, nn_x)
     out = img.copy()
     out[hole] = cur[hole]
+    if HARMONISE_SIGMA > 0:
+        out = _harmonise(out, img, hole, HARMONISE_SIGMA)
+    return out
+
+
+def _harmonise(fill: np.ndarray, img: np.ndarray, hole: np.ndarray, sigma: float) -> np.ndarray:
+    """Replace the fill's low frequencies (Gaussian of ``sigma`` px) in the hole by the smooth pull-push
+    fill's: colour and shading come from the hole's border, texture from the copied patches (a
+    copied patch of the right texture but the wrong colour was the main colour error)."""
+    from scipy import ndimage
+
+    smooth = pull_push(img, ~hole)
+
+    def low(x):
+        return np.stack([ndimage.gaussian_filter(x[..., c], sigma, mode="reflect") for c in range(3)], axis=-1)
+
+    out = fill.copy()
+    out[hole] = (fill + low(smooth) - low(fill))[hole]
     return out
