@@ -39,6 +39,7 @@ SIGMA_PERCENTILE = 75
 WINDOW_FACTOR = 3.0
 #: Low frequencies (Gaussian sigma, px) of the copied texture replaced by the pull-push fill's (0 = off).
 HARMONISE_SIGMA = 4.0
+HARMONISE_DEPTH = 24.0
 WINDOW_MIN = 12
 
 
@@ -67,11 +68,26 @@ def pull_push(img: np.ndarray, known: np.ndarray) -> np.ndarray:
     fill = xs[-1] / np.maximum(ws[-1], 1e-8)[..., None]
     for lvl in range(len(xs) - 2, -1, -1):
         x, w = xs[lvl], ws[lvl]
-        up = np.repeat(np.repeat(fill, 2, axis=0), 2, axis=1)[: x.shape[0], : x.shape[1]]
+        up = _upsample2(fill, x.shape[:2])
         conf = np.clip(w * 4.0, 0.0, 1.0) if lvl > 0 else np.clip(w, 0.0, 1.0)
         fill = conf[..., None] * (x / np.maximum(w, 1e-8)[..., None]) + (1.0 - conf[..., None]) * up
     out = img.copy()
     out[~known] = fill[~known]
+    return out.astype(np.float32)
+
+
+def _upsample2(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear upsampling of (h, w, C) to ``shape`` (at most twice the size; half-pixel centres, edge
+    clamped), as ``torch.nn.functional.interpolate(..., mode="bilinear", align_corners=False)``."""
+    out = x
+    for axis, n in ((0, shape[0]), (1, shape[1])):
+        m = out.shape[axis]
+        pos = np.clip((np.arange(n) + 0.5) * (m / n) - 0.5, 0.0, m - 1)
+        i0 = np.floor(pos).astype(np.int64)
+        i1 = np.minimum(i0 + 1, m - 1)
+        f = (pos - i0).astype(np.float32)
+        f = f.reshape((-1, 1, 1) if axis == 0 else (1, -1, 1))
+        out = np.take(out, i0, axis=axis) * (1 - f) + np.take(out, i1, axis=axis) * f
     return out.astype(np.float32)
 
 
@@ -218,9 +234,11 @@ def exemplar_fill(image: np.ndarray, hole: np.ndarray, *, seed: int = 0) -> np.n
 
 
 def _harmonise(fill: np.ndarray, img: np.ndarray, hole: np.ndarray, sigma: float) -> np.ndarray:
-    """Replace the fill's low frequencies (Gaussian of ``sigma`` px) in the hole by the smooth pull-push
-    fill's: colour and shading come from the hole's border, texture from the copied patches (a
-    copied patch of the right texture but the wrong colour was the main colour error)."""
+    """Replace the fill's low frequencies (Gaussian of ``sigma`` px) by the smooth pull-push fill's near
+    the hole's border, fading out over :data:`HARMONISE_DEPTH` px: colour and shading there come
+    from the border (a copied patch of the right texture but the wrong colour was the main colour
+    error, and the main seam), deeper inside the copied patches keep their own colour (the pull-push
+    average of a blue sky and yellow foliage is grey)."""
     from scipy import ndimage
 
     smooth = pull_push(img, ~hole)
@@ -228,6 +246,8 @@ def _harmonise(fill: np.ndarray, img: np.ndarray, hole: np.ndarray, sigma: float
     def low(x):
         return np.stack([ndimage.gaussian_filter(x[..., c], sigma, mode="reflect") for c in range(3)], axis=-1)
 
+    depth = ndimage.distance_transform_edt(hole)
+    weight = np.clip(1.0 - (depth - 1.0) / HARMONISE_DEPTH, 0.0, 1.0).astype(np.float32)[..., None]
     out = fill.copy()
-    out[hole] = (fill + low(smooth) - low(fill))[hole]
+    out[hole] = (fill + weight * (low(smooth) - low(fill)))[hole]
     return out

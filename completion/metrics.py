@@ -21,6 +21,9 @@ SWD_LEVELS = 3
 SWD_PATCH = 7
 SWD_PROJECTIONS = 128
 SWD_MAX_PATCHES = 4096
+#: Floor of the per-channel standard deviation the descriptors are normalised by (a flat truth, such
+#: as clear sky, would otherwise blow one code value of difference up without bound).
+SWD_MIN_STD = 0.01
 CHROMA_SIGMA = 3.0
 
 
@@ -70,7 +73,8 @@ def hole_swd(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray, *, seed: int
     """Sliced Wasserstein distance x 100 between the 7 x 7 patches of Laplacian levels 0-2 centred in
     the hole (the hole max-pooled to each level), mean over levels.
 
-    Descriptors are normalised per channel and level with the truth's mean and standard deviation;
+    Descriptors are normalised per channel and level with the truth's mean and standard deviation
+    (at least :data:`SWD_MIN_STD`);
     at most :data:`SWD_MAX_PATCHES` patch centres per level (seeded draw, the same for both images),
     :data:`SWD_PROJECTIONS` random unit directions. Returns NaN if the hole has no patch centre at
     least 3 px inside the image.
@@ -96,7 +100,7 @@ def hole_swd(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray, *, seed: int
             ys, xs = ys[pick], xs[pick]
         dp, dt = _patches(lp[lvl], ys, xs, r), _patches(lt[lvl], ys, xs, r)
         dp, dt = dp.reshape(len(ys), -1, 3), dt.reshape(len(ys), -1, 3)
-        mu, sd = dt.mean(axis=(0, 1)), dt.std(axis=(0, 1)) + 1e-8
+        mu, sd = dt.mean(axis=(0, 1)), np.maximum(dt.std(axis=(0, 1)), SWD_MIN_STD)
         dp, dt = ((dp - mu) / sd).reshape(len(ys), -1), ((dt - mu) / sd).reshape(len(ys), -1)
         dirs = rng.standard_normal((dp.shape[1], SWD_PROJECTIONS)).astype(np.float32)
         dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
