@@ -214,14 +214,14 @@ def main(argv: list[str] | None = None) -> int:
             done = [r for r in rows if r["image"] == f.name and r["kind"] == kind]
             print(f"{f.name} {kind:6s} " + " ".join(f"{r['method']}={r['psnr']:.1f}/{r['swd']:.0f}" for r in done),
                   file=sys.stderr, flush=True)
+            if args.cache:  # written as it goes, so an interrupted run keeps what it measured
+                args.cache.parent.mkdir(parents=True, exist_ok=True)
+                args.cache.write_text(json.dumps(cache))
             if want_montage:
                 order = ["exemplar", "pullpush", "biharmonic", "telea", "gan_v2", "gan"]
                 strip, names = _montage(outs, img, hole, order)
                 montages.setdefault(kind, []).append(strip)
                 montages[f"{kind}_names"] = names
-    if args.cache:
-        args.cache.parent.mkdir(parents=True, exist_ok=True)
-        args.cache.write_text(json.dumps(cache))
     if args.montage_dir is not None:
         args.montage_dir.mkdir(parents=True, exist_ok=True)
         for kind in ("object", "thick"):
