@@ -27,12 +27,7 @@ SWD_MIN_STD = 0.01
 CHROMA_SIGMA = 3.0
 
 
-def _float(img: np.ndarray) -> np.ndarray:
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
-    return img.astype(np.float32)
+from .inpaint import _to_unit as _float  # uint8 / uint16 / float -> float32 in image units
 
 
 def _blur_down(x: np.ndarray) -> np.ndarray:
