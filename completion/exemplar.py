@@ -44,7 +44,8 @@ WINDOW_MIN = 12
 
 
 def pull_push(img: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Smooth multi-scale normalised-average fill (numpy twin of :func:`completion.model.pull_push_fill`).
+    """Smooth multi-scale normalised-average fill (the same scheme as :func:`completion.model.pull_push_fill`;
+    odd-sized levels are padded differently, so the two differ in detail).
 
     Parameters
     ----------
