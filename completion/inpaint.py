@@ -1,4 +1,4 @@
-"""The inference API: ``inpaint(image, mask, *, space, device, method)``.
+"""The inference API: ``inpaint(image, mask, *, space, device, method, weights, threads)``.
 
 How a frame is processed (memory stays bounded by the crops, never a full float copy of the frame):
 
@@ -10,10 +10,12 @@ How a frame is processed (memory stays bounded by the crops, never a full float 
    choose a working scale so that the widest hole is no thicker than the holes seen in training and
    the crop no larger than ``WORK_MAX`` px; downscale (antialiased; a pixel is a hole if any of its
    sources is), pad (reflect) to a multiple of 16;
-4. run the generator on batches of equally-sized crops; when the crop was downscaled, upscale only
-   what the network added to its pull-push starting fill and add it to the pull-push fill computed
-   at full resolution (which continues the full-resolution border, so there is no seam); decode
-   (``linear``: sRGB-decode, times ``s``);
+4. fill the crop's holes at full resolution with the exemplar fill (texture copied from the known
+   part, :mod:`completion.exemplar`); run the generator on batches of equally-sized (downscaled)
+   crops of that fill; when the crop was downscaled, upscale only what the network added to its
+   starting fill and add it to the full-resolution exemplar fill (which keeps its texture and
+   continues the full-resolution border, so there is no seam); decode (``linear``: sRGB-decode,
+   times ``s``);
 5. write the hole pixels only: the known pixels of the result are the input's, bit for bit.
 """
 
@@ -39,7 +41,13 @@ MAX_BATCH = 8
 MAX_GROUPS = 256  # above this many hole groups, group them on a coarse grid first
 
 Space = Literal["display", "linear"]
-Method = Literal["gan", "biharmonic", "auto"]
+Method = Literal["gan", "exemplar", "biharmonic", "auto"]
+METHODS = ("gan", "exemplar", "biharmonic", "auto")
+#: Largest side (px) of a crop the exemplar fill works on at full resolution; larger crops are
+#: filled at a reduced scale (the fill's cost grows with the hole area).
+EXEMPLAR_MAX = 1024
+#: Default torch intra-op threads of the GAN (see ``inpaint(threads=...)``).
+DEFAULT_THREADS = 1
 
 #: Under ``method="auto"``, 8-connected hole groups of at most this many pixels (dust, hot pixels,
 #: small blemishes) are filled with the biharmonic method and larger ones with the GAN. Measured with
@@ -145,12 +153,12 @@ def _from_unit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 class _Crop:
-    __slots__ = ("box", "hole", "disp", "scale", "exposure", "work_img", "work_hole", "result")
+    __slots__ = ("box", "hole", "disp", "scale", "exposure", "work_img", "work_hole", "result", "base_full")
 
     def __init__(self, box, hole, disp, exposure):
         self.box, self.hole, self.disp, self.exposure = box, hole, disp, exposure
         self.scale = 1.0
-        self.work_img = self.work_hole = self.result = None
+        self.work_img = self.work_hole = self.result = self.base_full = None
 
 
 def _prepare(image: np.ndarray, hole: np.ndarray, box, space: str) -> _Crop:
@@ -184,7 +192,61 @@ def _working_scale(hole: np.ndarray) -> float:
     return min(1.0, s)
 
 
-def _run_gan(crops: list[_Crop], device: str, weights) -> None:
+def _downscale_crop(t, hole_t, size):
+    """Antialiased downscale of a (1, C, H, W) image and its (1, 1, H, W) hole mask to ``size``; a
+    working pixel is a hole if any of its sources is."""
+    import torch.nn.functional as F
+
+    h, w = t.shape[-2:]
+    wh, ww = size
+    img = F.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False)
+    m = (F.adaptive_max_pool2d(hole_t, size) > 0).float() if (h % wh == 0 and w % ww == 0) else (
+        F.interpolate(hole_t, size=size, mode="bilinear", antialias=True, align_corners=False) > 1e-3).float()
+    return img, m
+
+
+def _exemplar_crop(disp: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Exemplar fill of a crop, (H, W, 3) float32; crops larger than :data:`EXEMPLAR_MAX` are filled
+    at a reduced scale and the fill upscaled (bilinear) into the holes."""
+    from .exemplar import exemplar_fill
+
+    h, w = hole.shape
+    if max(h, w) <= EXEMPLAR_MAX:
+        return exemplar_fill(disp, hole)
+    import torch
+    import torch.nn.functional as F
+
+    s = EXEMPLAR_MAX / max(h, w)
+    size = (max(4, round(h * s)), max(4, round(w * s)))
+    t, m = _downscale_crop(torch.from_numpy(np.ascontiguousarray(disp.transpose(2, 0, 1)))[None],
+                           torch.from_numpy(hole.astype(np.float32))[None, None], size)
+    small = exemplar_fill(t[0].numpy().transpose(1, 2, 0), m[0, 0].numpy() > 0)
+    up = F.interpolate(torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None], size=(h, w),
+                       mode="bilinear", align_corners=False)[0].numpy().transpose(1, 2, 0)
+    out = disp.copy()
+    out[hole] = up[hole]
+    return out
+
+
+def _run_exemplar(crops: list[_Crop]) -> None:
+    for c in crops:
+        c.result = np.clip(_exemplar_crop(c.disp, c.hole), 0.0, 1.0)
+
+
+def _run_gan(crops: list[_Crop], device: str, weights, threads: int) -> None:
+    import torch
+
+    previous = torch.get_num_threads()
+    # a fixed intra-op thread count: float reductions (and so the last bit of the output) depend on
+    # it, so the result must not depend on how many threads the calling process happens to have
+    torch.set_num_threads(threads)
+    try:
+        _run_gan_threads(crops, device, weights)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_gan_threads(crops: list[_Crop], device: str, weights) -> None:
     import torch
     import torch.nn.functional as F
 
@@ -192,6 +254,7 @@ def _run_gan(crops: list[_Crop], device: str, weights) -> None:
     from .weights import load_generator
 
     model = load_generator(weights, device=device)
+    exemplar = model.config.get("base_fill") == "exemplar"
     dev = torch.device(device)
     groups: dict[tuple[int, int], list[tuple[_Crop, int, int]]] = {}
     for c in crops:
@@ -199,14 +262,15 @@ def _run_gan(crops: list[_Crop], device: str, weights) -> None:
         s = _working_scale(c.hole)
         wh, ww = max(4, round(h * s)), max(4, round(w * s))
         c.scale = s
-        img = torch.from_numpy(np.ascontiguousarray(c.disp.transpose(2, 0, 1)))[None]
+        # the full-resolution coarse fill: its known pixels are the crop's
+        full = _exemplar_crop(c.disp, c.hole) if exemplar else c.disp
+        c.base_full = torch.from_numpy(np.ascontiguousarray(full.transpose(2, 0, 1)))[None]
+        img = c.base_full
         m = torch.from_numpy(c.hole.astype(np.float32))[None, None]
         if (wh, ww) != (h, w):
-            img = F.interpolate(img, size=(wh, ww), mode="bilinear", antialias=True, align_corners=False)
-            m = (F.adaptive_max_pool2d(m, (wh, ww)) > 0).float() if (h % wh == 0 and w % ww == 0) else (
-                F.interpolate(m, size=(wh, ww), mode="bilinear", antialias=True, align_corners=False) > 1e-3).float()
+            img, m = _downscale_crop(img, m, (wh, ww))
         if float(m.mean()) >= 1.0:  # downscaling swallowed every known pixel: work at full size
-            img = torch.from_numpy(np.ascontiguousarray(c.disp.transpose(2, 0, 1)))[None]
+            img = c.base_full
             m = torch.from_numpy(c.hole.astype(np.float32))[None, None]
             wh, ww, c.scale = h, w, 1.0
         c.work_img, c.work_hole = img, m
@@ -217,7 +281,7 @@ def _run_gan(crops: list[_Crop], device: str, weights) -> None:
         for (ph, pw), items in groups.items():
             for i in range(0, len(items), MAX_BATCH):
                 chunk = items[i : i + MAX_BATCH]
-                imgs, masks = [], []
+                imgs, masks, bases = [], [], []
                 for c, wh, ww in chunk:
                     pad = (0, pw - ww, 0, ph - wh)
                     # reflect where the crop is big enough, else replicate; the mask is padded the same
@@ -225,25 +289,33 @@ def _run_gan(crops: list[_Crop], device: str, weights) -> None:
                     mode = "reflect" if (pw - ww < ww and ph - wh < wh) else "replicate"
                     imgs.append(F.pad(c.work_img * (1 - c.work_hole), pad, mode=mode))
                     masks.append(F.pad(c.work_hole, pad, mode=mode))
+                    bases.append(F.pad(c.work_img, pad, mode=mode))
                 x = torch.cat(imgs).to(dev)
                 m = torch.cat(masks).to(dev)
-                base, residual = model.fill_and_residual(x, m)
+                # an exemplar generator refines the fill made above (at full resolution, then scaled
+                # like the crop); a pull-push one computes its own at the working scale
+                base, residual = model.fill_and_residual(x, m, base=torch.cat(bases).to(dev) if exemplar else None)
                 residual = residual.float().cpu()
                 out = base.float().cpu() + residual
                 for j, (c, wh, ww) in enumerate(chunk):
-                    # a downscaled crop keeps only what the network added to its pull-push fill
+                    # a downscaled crop keeps only what the network added to its coarse fill
                     c.result = (out if c.scale == 1.0 else residual)[j : j + 1, :, :wh, :ww]
 
     for c in crops:
         h, w = c.hole.shape
         res = c.result
         if c.scale != 1.0:
-            # downscaled crop: the pull-push fill is recomputed at full resolution (it continues the
-            # full-resolution border exactly) and the network's upscaled residual is added to it
-            full = torch.from_numpy(np.ascontiguousarray(c.disp.transpose(2, 0, 1)))[None]
-            known = torch.from_numpy((~c.hole).astype(np.float32))[None, None]
-            res = pull_push_fill(full, known) + F.interpolate(res, size=(h, w), mode="bilinear", align_corners=False)
+            # downscaled crop: the network's upscaled residual is added to the coarse fill at full
+            # resolution (which continues the full-resolution border exactly and, for the exemplar
+            # fill, keeps its full-resolution texture)
+            if exemplar:
+                full = c.base_full
+            else:
+                known = torch.from_numpy((~c.hole).astype(np.float32))[None, None]
+                full = pull_push_fill(c.base_full, known)
+            res = full + F.interpolate(res, size=(h, w), mode="bilinear", align_corners=False)
         c.result = res.clamp(0.0, 1.0)[0].numpy().transpose(1, 2, 0)
+        c.base_full = None
 
 
 def _run_biharmonic(crops: list[_Crop], space: str, image: np.ndarray) -> None:
@@ -292,6 +364,7 @@ def inpaint(
     device: str = "auto",
     method: Method = "gan",
     weights: str | None = None,
+    threads: int = DEFAULT_THREADS,
 ) -> np.ndarray:
     """Fill the holes of an image.
 
@@ -308,12 +381,18 @@ def inpaint(
         brightness of its surroundings.
     device : str
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    method : {"gan", "biharmonic", "auto"}
-        The shipped FFC-GAN generator, scikit-image's biharmonic inpainting (no torch needed), or
-        ``"auto"``: biharmonic for hole groups of at most :data:`AUTO_SMALL_GROUP_PIXELS` pixels
+    method : {"gan", "exemplar", "biharmonic", "auto"}
+        The shipped FFC-GAN generator (which refines the exemplar fill), the exemplar fill alone
+        (multi-scale PatchMatch, :mod:`completion.exemplar`), scikit-image's biharmonic inpainting,
+        or ``"auto"``: biharmonic for hole groups of at most :data:`AUTO_SMALL_GROUP_PIXELS` pixels
         (where it measures better), the GAN for larger ones.
     weights : path-like, optional
         Another ``generator.pt`` exported by ``completion.train`` (default: the shipped weights).
+    threads : int
+        torch intra-op threads for the GAN while this call runs (the caller's setting is restored
+        afterwards). The output is a pure function of the inputs and this number: it does not depend
+        on the process's own thread settings (``--jobs``). Default 1: fast enough for the targets and
+        no collapse when other processes load the CPU (OpenMP threads spinning on busy cores).
 
     Returns
     -------
@@ -333,8 +412,10 @@ def inpaint(
     """
     if space not in ("display", "linear"):
         raise CompletionError(f"space must be 'display' or 'linear'; got {space!r}")
-    if method not in ("gan", "biharmonic", "auto"):
-        raise CompletionError(f"method must be 'gan', 'biharmonic' or 'auto'; got {method!r}")
+    if method not in METHODS:
+        raise CompletionError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise CompletionError(f"threads must be a positive integer; got {threads!r}")
     if not isinstance(device, str):
         raise CompletionError(f"device must be a string ('auto', 'cpu', 'cuda'); got {type(device).__name__}")
     image, hole = _validate(image, mask)
@@ -349,18 +430,26 @@ def inpaint(
         small = _small_groups(hole, AUTO_SMALL_GROUP_PIXELS)
         if not np.any(hole & ~small):
             return inpaint(image, hole, space=space, device=device, method="biharmonic")
-        # the GAN fills every hole (so small holes next to large ones see filled context), then the
-        # small groups are refilled with the biharmonic method from that context
-        out = inpaint(image, hole, space=space, device=device, method="gan", weights=weights)
+        # the GAN fills the large groups together with the small ones that share their crops (so that
+        # a small hole next to a large one is context, not a known pixel, for the network); then every
+        # small group is (re)filled with the biharmonic method from that context. Small groups far
+        # from any large one never cost a GAN crop (a 12 MP frame with dust is mostly those).
+        near_large = np.zeros_like(hole)
+        for y0, y1, x0, x1 in _hole_boxes(hole & ~small, MIN_CONTEXT):
+            near_large[y0:y1, x0:x1] = True
+        out = inpaint(image, hole & near_large, space=space, device=device, method="gan", weights=weights,
+                      threads=threads)
         if small.any():
             out = inpaint(out, small, space=space, device=device, method="biharmonic")
         return out
 
-    boxes = _hole_boxes(hole, MIN_CONTEXT if method == "gan" else 4)
+    boxes = _hole_boxes(hole, MIN_CONTEXT if method in ("gan", "exemplar") else 4)
     crops = [_prepare(image, hole, b, space) for b in boxes]
     log.debug("inpaint: %d hole pixels in %d crop(s), method %s", n_hole, len(crops), method)
     if method == "gan":
-        _run_gan(crops, _resolve_device(device), weights)
+        _run_gan(crops, _resolve_device(device), weights, int(threads))
+    elif method == "exemplar":
+        _run_exemplar(crops)
     else:
         _run_biharmonic(crops, space, image)
 

@@ -22,6 +22,17 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, h
     return (hole_weight * hole + known_weight * known).mean()
 
 
+def pooled(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, pool: int):
+    """``pool x pool`` average-pooled prediction and target and max-pooled mask (unchanged for ``pool``
+    1): an L1 on these sees colour and shading, not the placement of fine texture, which no loss
+    against one ground truth can reward (a copied texture is right, but not pixel-aligned)."""
+    if pool <= 1:
+        return pred, target, mask
+    f = torch.nn.functional
+    return f.avg_pool2d(pred, pool, ceil_mode=True), f.avg_pool2d(target, pool, ceil_mode=True), f.max_pool2d(
+        mask, pool, ceil_mode=True)
+
+
 def d_hinge(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     return torch.relu(1.0 - real_logits).mean() + torch.relu(1.0 + fake_logits).mean()
 

@@ -11,8 +11,8 @@ from typing import Literal
 
 import numpy as np
 
-MaskKind = Literal["thin", "medium", "thick", "box", "freeform", "mixed"]
-MASK_KINDS = ("thin", "medium", "thick", "box", "freeform")
+MaskKind = Literal["thin", "medium", "thick", "box", "freeform", "object", "dust", "mixed"]
+MASK_KINDS = ("thin", "medium", "thick", "box", "freeform", "object", "dust")
 
 # (min_times, max_times, max_len, max_width, max_angle, box_proba, box_max_times, box_min, box_max) at 256 px
 _LAMA = {
@@ -74,6 +74,42 @@ def _boxes(h: int, w: int, rng: np.random.Generator, max_times: int, bmin: float
     return mask
 
 
+def _objects(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """One or two filled ellipses or rectangles covering 8-20 % of the frame in all (a masked-out object)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    target = rng.uniform(0.08, 0.20)
+    n = int(rng.integers(1, 3))
+    mask = np.zeros((h, w), dtype=bool)
+    for k in range(n):
+        area = target * h * w * (rng.uniform(0.5, 0.8) if (n == 2 and k == 0) else 1.0)
+        if n == 2 and k == 1:
+            area = max(0.0, target * h * w - mask.sum())
+        aspect = rng.uniform(0.5, 2.0)
+        ellipse = rng.random() < 0.5
+        # semi-axes (ellipse: area = pi a b; rectangle: area = 4 a b)
+        ab = area / (np.pi if ellipse else 4.0)
+        a = min(0.45 * h, np.sqrt(ab * aspect))
+        b = min(0.45 * w, ab / max(a, 1.0))
+        cy = rng.uniform(a + 1, h - a - 1) if h > 2 * a + 2 else h / 2
+        cx = rng.uniform(b + 1, w - b - 1) if w > 2 * b + 2 else w / 2
+        if ellipse:
+            mask |= ((yy - cy) / max(a, 1.0)) ** 2 + ((xx - cx) / max(b, 1.0)) ** 2 <= 1.0
+        else:
+            mask |= (np.abs(yy - cy) <= a) & (np.abs(xx - cx) <= b)
+    return mask
+
+
+def _dust(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """10-30 discs of radius 2-8 px (sensor dust), at any image size."""
+    yy, xx = np.ogrid[0:h, 0:w]
+    mask = np.zeros((h, w), dtype=bool)
+    for _ in range(int(rng.integers(10, 31))):
+        rad = rng.uniform(2.0, 8.0)
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 <= rad * rad
+    return mask
+
+
 def random_mask(h: int, w: int, kind: MaskKind = "mixed", *, rng: np.random.Generator | None = None) -> np.ndarray:
     """Draw one random hole mask.
 
@@ -81,9 +117,11 @@ def random_mask(h: int, w: int, kind: MaskKind = "mixed", *, rng: np.random.Gene
     ----------
     h, w : int
         Mask size in pixels.
-    kind : {"thin", "medium", "thick", "box", "freeform", "mixed"}
+    kind : {"thin", "medium", "thick", "box", "freeform", "object", "dust", "mixed"}
         LaMa-style stroke families (``thick`` and ``medium`` also add boxes with probability 0.3),
-        axis-aligned boxes, DeepFill-style free-form strokes, or a random choice among those.
+        axis-aligned boxes, DeepFill-style free-form strokes, ``object``: one or two filled ellipses or
+        rectangles covering 8-20 % of the frame, ``dust``: 10-30 discs of radius 2-8 px (absolute, not
+        scaled), or ``mixed``: a random choice among the first five.
     rng : numpy Generator, optional
         Source of randomness (seed it for reproducible masks).
 
@@ -105,6 +143,10 @@ def random_mask(h: int, w: int, kind: MaskKind = "mixed", *, rng: np.random.Gene
             mask = _boxes(h, w, rng, 3, 30, 120, scale)
         elif kind == "freeform":
             mask = _irregular(h, w, rng, 1, 8, 60, 30, 2 * np.pi, scale)
+        elif kind == "object":
+            mask = _objects(h, w, rng)
+        elif kind == "dust":
+            mask = _dust(h, w, rng)
         else:
             raise ValueError(f"unknown mask kind {kind!r}; expected one of {MASK_KINDS + ('mixed',)}")
         frac = mask.mean()

@@ -2,8 +2,10 @@
 
 Layout (``base=32``, ``blocks=6`` by default, about 1.6 M parameters):
 
-* input: 4 channels, the image with its holes pre-filled by a parameter-free pull-push
-  (multi-scale normalised convolution) fill, mapped to [-1, 1], plus the hole mask;
+* input: 4 channels, the image with its holes pre-filled by a parameter-free coarse fill, mapped to
+  [-1, 1], plus the hole mask; the coarse fill (``base_fill`` in the config) is either a smooth
+  pull-push (multi-scale normalised convolution) fill or the exemplar fill of
+  :mod:`completion.exemplar` (texture copied from the known region by PatchMatch);
 * a pixel-unshuffle (space-to-depth, x2) and a 3x3 stem, then a stride-2 3x3 convolution
   (x4 downsampling in all) -- on CPU full-resolution convolutions cost most of the time;
 * ``blocks`` FFC residual blocks at 1/4 resolution: each FFC splits its channels into a local
@@ -12,7 +14,7 @@ Layout (``base=32``, ``blocks=6`` by default, about 1.6 M parameters):
   that generalises to sizes above the training crop;
 * a stride-2 transposed convolution back to 1/2 resolution with an additive skip from the
   encoder, a 3x3 refinement, and a 3x3 head whose 12 channels are pixel-shuffled to a full-resolution
-  RGB *residual* added to the pull-push fill.
+  RGB *residual* added to the coarse fill.
 
 GroupNorm (not BatchNorm: training batches are small) and ReLU/LeakyReLU throughout. The FFTs run in
 float32 even under autocast. The output is composited with the known pixels by the caller.
@@ -156,9 +158,11 @@ class FFCGenerator(nn.Module):
     composited; H and W must be multiples of :data:`STRIDE` (``inpaint`` pads for you).
     """
 
-    def __init__(self, base: int = 32, blocks: int = 6, ratio_g: float = 0.75) -> None:
+    def __init__(self, base: int = 32, blocks: int = 6, ratio_g: float = 0.75, base_fill: str = "pullpush") -> None:
         super().__init__()
-        self.config = {"base": base, "blocks": blocks, "ratio_g": ratio_g}
+        if base_fill not in BASE_FILLS:
+            raise ValueError(f"base_fill must be one of {BASE_FILLS}; got {base_fill!r}")
+        self.config = {"base": base, "blocks": blocks, "ratio_g": ratio_g, "base_fill": base_fill}
         c2, c3 = base * 2, base * 4
         # full resolution is handled by pixel (un)shuffle: every convolution runs at 1/2 or 1/4 size
         self.stem = _conv_block(16, c2, 3)
@@ -170,9 +174,22 @@ class FFCGenerator(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def fill_and_residual(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The pull-push starting fill and what the network adds to it (``forward`` is their sum)."""
-        base = pull_push_fill(image, 1.0 - mask)
+    def coarse_fill(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The starting fill this generator refines: pull-push, or the exemplar fill
+        (:func:`completion.exemplar.exemplar_fill`, computed per image on the CPU)."""
+        if self.config["base_fill"] == "pullpush":
+            return pull_push_fill(image, 1.0 - mask)
+        return exemplar_fill_batch(image, mask)
+
+    def fill_and_residual(self, image: torch.Tensor, mask: torch.Tensor,
+                          base: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The starting fill and what the network adds to it (``forward`` is their sum).
+
+        ``base``: the starting fill, (B, 3, H, W), when the caller already has it (it must equal
+        ``image`` at the known pixels); computed with :meth:`coarse_fill` otherwise.
+        """
+        if base is None:
+            base = self.coarse_fill(image, mask)
         x = torch.cat([base * 2.0 - 1.0, mask], dim=1)
         f2 = self.stem(F.pixel_unshuffle(x, 2))
         f3 = self.blocks(self.down(f2))
@@ -184,11 +201,38 @@ class FFCGenerator(nn.Module):
         return base + residual
 
 
+def exemplar_fill_batch(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """:func:`completion.exemplar.exemplar_fill` of each image of a batch.
+
+    Parameters
+    ----------
+    image : Tensor, (B, 3, H, W), float in [0, 1]
+    mask : Tensor, (B, 1, H, W), float in {0, 1}; 1 = hole.
+
+    Returns
+    -------
+    Tensor like ``image`` (same device and dtype), known pixels unchanged.
+    """
+    import numpy as np
+
+    from .exemplar import exemplar_fill
+
+    img = image.detach().float().cpu().numpy().transpose(0, 2, 3, 1)
+    hole = mask.detach().cpu().numpy()[:, 0] > 0.5
+    out = np.stack([exemplar_fill(img[i], hole[i]) if hole[i].any() else img[i] for i in range(img.shape[0])])
+    return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2))).to(device=image.device, dtype=image.dtype)
+
+
+BASE_FILLS = ("pullpush", "exemplar")
+
+
 def build_generator(config: dict | None = None) -> FFCGenerator:
-    """Build a generator from a config dict (keys ``base``, ``blocks``, ``ratio_g``)."""
+    """Build a generator from a config dict (keys ``base``, ``blocks``, ``ratio_g``, ``base_fill``;
+    ``base_fill`` defaults to ``"pullpush"``, what configs written before it existed meant)."""
     cfg = dict(config or {})
     return FFCGenerator(
-        base=int(cfg.get("base", 32)), blocks=int(cfg.get("blocks", 6)), ratio_g=float(cfg.get("ratio_g", 0.75))
+        base=int(cfg.get("base", 32)), blocks=int(cfg.get("blocks", 6)), ratio_g=float(cfg.get("ratio_g", 0.75)),
+        base_fill=str(cfg.get("base_fill", "pullpush")),
     )
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger("completion.train")
 #: cut is what a network can learn to continue (see ``losses.masked_l1``); thick strokes and boxes
 #: still make up a quarter so that large holes are seen.
 DEFAULT_MASK_MIX = "thin:0.35,medium:0.3,thick:0.2,box:0.05,freeform:0.1"
-VAL_KINDS = ("thin", "medium", "thick")
+VAL_KINDS = ("thin", "medium", "thick", "object")
 VAL_PER_KIND = 16
 
 
@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale-min", type=float, default=0.5, help="crops are downscaled by a factor in [scale-min, 1]")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = no step limit)")
     p.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time in total, resumes included (0 = none)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start the generator from this exported generator.pt (fine-tuning; its config "
+                        "sets --base/--blocks); ignored when resuming")
+    p.add_argument("--base-fill", choices=["exemplar", "pullpush"], default="exemplar",
+                   help="coarse fill the generator refines: exemplar (PatchMatch, completion.exemplar) or pull-push")
     p.add_argument("--base", type=int, default=32, help="generator width (channels at 1/2 resolution = 2*base)")
     p.add_argument("--blocks", type=int, default=6, help="number of FFC residual blocks")
     p.add_argument("--d-base", type=int, default=32, help="discriminator width")
@@ -74,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fm-weight", type=float, default=3.0)
     p.add_argument("--hole-weight", type=float, default=1.0)
     p.add_argument("--known-weight", type=float, default=0.1)
+    p.add_argument("--rec-pool", type=int, default=1,
+                   help="compare prediction and truth after a PxP average pool in the L1 term (1 = plain L1); "
+                        "> 1 penalises colour and shading errors only and leaves texture to the adversarial terms")
     p.add_argument("--r1", type=float, default=0.0, help="R1 penalty weight (0 = off)")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported generator")
     p.add_argument("--masks", default="mixed", choices=["mixed", "thin", "medium", "thick", "box", "freeform"],
@@ -137,7 +145,11 @@ def parse_mask_mix(text: str) -> tuple[list[str], np.ndarray]:
 def make_batch(dataset, rng: np.random.Generator, args, device, kind: str | None = None,
                mix: tuple[list[str], np.ndarray] | None = None):
     """``args.batch`` random crops with masks of ``kind``; without a kind, of ``args.masks``, where
-    ``"mixed"`` draws a kind per crop from ``mix`` (the parsed ``--mask-mix``)."""
+    ``"mixed"`` draws a kind per crop from ``mix`` (the parsed ``--mask-mix``).
+
+    Returns ``(image, mask, base)``: (B, 3, crop, crop) in [0, 1], (B, 1, crop, crop) 1 = hole, and
+    the exemplar coarse fill (B, 3, crop, crop) under ``--base-fill exemplar`` (None for pull-push,
+    which the generator computes itself)."""
     import torch
 
     from .masks import random_mask
@@ -149,9 +161,37 @@ def make_batch(dataset, rng: np.random.Generator, args, device, kind: str | None
     else:
         draw = [kind or args.masks] * args.batch
     masks = np.stack([random_mask(args.crop, args.crop, k, rng=rng) for k in draw])
-    img = torch.from_numpy(imgs).to(device)
-    mask = torch.from_numpy(masks[:, None].astype(np.float32)).to(device)
-    return img, mask
+    img = torch.from_numpy(imgs)
+    mask = torch.from_numpy(masks[:, None].astype(np.float32))
+    base = None
+    if getattr(args, "base_fill", "pullpush") == "exemplar":  # computed once per batch, on the CPU
+        from .model import exemplar_fill_batch
+
+        base = exemplar_fill_batch(img * (1 - mask), mask).to(device)
+    return img.to(device), mask.to(device), base
+
+
+def load_checkpoint(path: Path, device) -> dict:
+    """Read a training checkpoint written by :func:`train` with ``torch.load(weights_only=True)``:
+    tensors, numbers, strings and containers only, so a tampered ``last.pt`` cannot run code.
+
+    Raises
+    ------
+    SystemExit
+        The file is unreadable, not a checkpoint, or holds anything but plain data (named in the message).
+    """
+    import torch
+
+    try:
+        ck = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise SystemExit(f"--resume: cannot load checkpoint {path} safely (weights_only=True): "
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    missing = [k for k in ("G", "D", "G_ema", "opt_g", "opt_d", "step", "elapsed", "np_rng", "torch_rng")
+               if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise SystemExit(f"--resume: {path} is not a completion.train checkpoint (missing {', '.join(missing)})")
+    return ck
 
 
 def train(args) -> dict:
@@ -179,7 +219,19 @@ def train(args) -> dict:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    G = build_generator({"base": args.base, "blocks": args.blocks}).to(device)
+    gcfg = {"base": args.base, "blocks": args.blocks, "base_fill": args.base_fill}
+    init_sd = None
+    if args.init is not None:  # its architecture always; its weights unless a checkpoint resumes
+        from .weights import load_generator
+
+        init = load_generator(args.init, device="cpu")
+        gcfg = {**init.config, "base_fill": args.base_fill}
+        if not (args.resume and (args.out / "last.pt").exists()):
+            init_sd = init.state_dict()
+    G = build_generator(gcfg).to(device)
+    if init_sd is not None:
+        G.load_state_dict(init_sd)
+        log.info("generator initialised from %s", args.init)
     D = PatchDiscriminator(base=args.d_base).to(device)
     G_ema = copy.deepcopy(G).eval()
     for p in G_ema.parameters():
@@ -192,7 +244,7 @@ def train(args) -> dict:
     best = {"gain": -math.inf, "step": -1}  # best validation gain once adversarial, and its step
     ckpt_path = out / "last.pt"
     if args.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ck = load_checkpoint(ckpt_path, device)
         G.load_state_dict(ck["G"])
         D.load_state_dict(ck["D"])
         G_ema.load_state_dict(ck["G_ema"])
@@ -218,14 +270,14 @@ def train(args) -> dict:
     run_args = {k: str(v) for k, v in vars(args).items()}
 
     def validate() -> dict:
-        """In-hole PSNR of the EMA generator and of its pull-push base fill, per mask kind, on held-out
+        """In-hole PSNR of the EMA generator and of its coarse base fill, per mask kind, on held-out
         crops; ``val_gain_db`` is their mean difference; ``val_grad_ratio``: mean gradient magnitude in
         the holes relative to the real image's (1 = as much texture as the truth, pull-push ~0.1)."""
         res: dict[str, float] = {}
         gains, ratios = [], []
         with torch.no_grad():
-            for kind, (vi, vm) in val_batches.items():
-                base, residual = G_ema.fill_and_residual(vi * (1 - vm), vm)
+            for kind, (vi, vm, vb) in val_batches.items():
+                base, residual = G_ema.fill_and_residual(vi * (1 - vm), vm, base=vb)
                 pred = (base + residual).float().clamp(0, 1)
                 pred = pred * vm + vi * (1 - vm)
 
@@ -240,7 +292,7 @@ def train(args) -> dict:
                 inner = vm[..., 1:, 1:] * vm[..., :-1, :-1]
                 ratio = float((grad(pred) * inner).sum() / (grad(vi) * inner).sum().clamp_min(1e-8))
                 p, b = psnr(pred), psnr(base)
-                res[f"val_psnr_{kind}"], res[f"val_pullpush_{kind}"] = round(p, 3), round(b, 3)
+                res[f"val_psnr_{kind}"], res[f"val_base_{kind}"] = round(p, 3), round(b, 3)
                 gains.append(p - b)
                 ratios.append(ratio)
         res["val_gain_db"] = round(float(np.mean(gains)), 4)
@@ -253,7 +305,7 @@ def train(args) -> dict:
             best.update(gain=val["val_gain_db"], step=step)
             export(G_ema, out / "best" / "generator.pt", meta={"step": step, "train_minutes": round(elapsed / 60, 1),
                                                              "validation": val, "args": run_args})
-            log.info("best so far (validation gain over pull-push %+.3f dB): exported to %s", best["gain"], out / "best")
+            log.info("best so far (validation gain over the base fill %+.3f dB): exported to %s", best["gain"], out / "best")
         _atomic_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(),
                       "opt_d": opt_d.state_dict(), "step": step, "elapsed": elapsed, "np_rng": rng.bit_generator.state,
                       "torch_rng": torch.get_rng_state(), "best": dict(best), "args": run_args}, ckpt_path)
@@ -285,7 +337,7 @@ def train(args) -> dict:
             g["lr"] = args.lr_d * lrs
         adv_ramp = min(1.0, max(0.0, (step - args.warmup_steps) / max(1, args.adv_ramp_steps)))
 
-        img, mask = make_batch(dataset, rng, args, device, mix=mask_mix)
+        img, mask, base = make_batch(dataset, rng, args, device, mix=mask_mix)
         masked = img * (1 - mask)
         G.train()
         stats: dict[str, float] = {}
@@ -293,8 +345,9 @@ def train(args) -> dict:
         # ---- one forward of G, one of D on the real and one on the composite serve both losses;
         # autograd.grad / backward(inputs=...) keep each network's gradients to its own loss.
         with autocast():
-            fake = G(masked, mask)
-            rec = L.masked_l1(fake.float(), img, mask, hole_weight=args.hole_weight, known_weight=args.known_weight)
+            fake = sum(G.fill_and_residual(masked, mask, base=base))
+            rec = L.masked_l1(*L.pooled(fake.float(), img, mask, args.rec_pool), hole_weight=args.hole_weight,
+                              known_weight=args.known_weight)
             g_loss = rec
             train_d = step >= d_start
             if train_d:

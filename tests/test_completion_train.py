@@ -39,7 +39,7 @@ def test_tiny_training_run(tmp_path):
     assert steps[-1]["l1"] < steps[0]["l1"]
     assert any("d_loss" in r for r in steps) and any("g_adv" in r for r in steps)
 
-    ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    ck = torch.load(out / "last.pt", map_location="cpu", weights_only=True)  # plain data only
     assert ck["step"] == 60
     # both networks moved away from their initialisation, and both optimisers took steps
     assert all(s["step"] > 0 for s in ck["opt_g"]["state"].values())
@@ -48,20 +48,50 @@ def test_tiny_training_run(tmp_path):
     # validation against the pull-push base fill was logged per mask kind, and the best adversarially
     # trained generator was exported
     val = [r for r in recs if "val_gain_db" in r]
-    assert val and all(f"val_psnr_{k}" in val[-1] and f"val_pullpush_{k}" in val[-1] for k in ("thin", "medium", "thick"))
+    assert val and all(f"val_psnr_{k}" in val[-1] and f"val_base_{k}" in val[-1] for k in ("thin", "medium", "thick", "object"))
     assert np.isfinite(val[-1]["val_gain_db"]) and val[-1]["val_grad_ratio"] > 0
     assert (out / "best" / "generator.pt").exists() and ck["best"]["step"] == 60
 
     # resume continues the step count
     train(build_parser().parse_args([*argv[:-2], "--device", "cpu", "--resume", "--max-steps", "70"]))
-    ck2 = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    ck2 = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
     assert ck2["step"] == 70
 
     # the exported generator loads through the public loader
     from completion import load_generator
 
     g = load_generator(out / "generator.pt")
-    assert g.config["base"] == 8
+    assert g.config["base"] == 8 and g.config["base_fill"] == "exemplar"
+
+    # fine-tuning starts from an exported generator: step 0 of the new run is that generator
+    ft = tmp_path / "ft"
+    train(build_parser().parse_args([*argv[:-2], "--device", "cpu", "--out", str(ft), "--init", str(out / "generator.pt"),
+                                     "--max-steps", "2", "--base", "16"]))
+    g2 = load_generator(ft / "generator.pt")
+    assert g2.config["base"] == 8  # the architecture comes from --init, not from --base
+
+
+class _NotData:
+    """Anything a plain-data checkpoint cannot hold (torch.load(weights_only=True) refuses it)."""
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_checkpoint_that_is_not_plain_data(tmp_path):
+    import torch
+
+    from completion.train import build_parser, load_checkpoint, train
+
+    _write_images(tmp_path / "data")
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save({"G": {}, "payload": _NotData()}, out / "last.pt")
+    argv = ["--data", str(tmp_path / "data"), "--out", str(out), "--crop", "32", "--batch", "2", "--max-steps", "1",
+            "--base", "8", "--blocks", "1", "--d-base", "8", "--threads", "1", "--device", "cpu", "--resume"]
+    with pytest.raises(SystemExit, match=r"cannot load checkpoint .*last\.pt safely"):
+        train(build_parser().parse_args(argv))
+    torch.save({"G": {}, "step": 3}, out / "last.pt")  # plain data, but not a checkpoint
+    with pytest.raises(SystemExit, match="not a completion.train checkpoint"):
+        load_checkpoint(out / "last.pt", "cpu")
 
 
 def test_mask_mix_parsing():
