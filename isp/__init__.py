@@ -34,7 +34,7 @@ from .stages import (
     vignetting_gains,
     white_balance_gains,
 )
-from .synthetic import CFA_ORDERS, mosaic_from_rgb
+from .cfa import CFA_ORDERS, mosaic_from_rgb
 
 __all__ = [
     "CFA_ORDERS",

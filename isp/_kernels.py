@@ -725,10 +725,6 @@ def _gamma_exact(v, mode, inv_g):
     return v
 
 
-#: size of the gamma lookup tables, indexed by sqrt(x) (dense where the curves bend most)
-GAMMA_LUT_SIZE = 4096
-
-
 @njit(cache=True, parallel=True)
 def encode_gamma(src, mode, g, lut, out):
     """Clip to [0, 1] and encode. mode 0: linear, 1: sRGB, 2: BT.709, 3: power 1/g.

@@ -32,7 +32,7 @@ import numpy as np
 from .config import ISPConfig, RadialVignetting
 from .errors import ISPInputError
 from .raw import RawFrame, read_raw
-from .synthetic import CFA_ORDERS, cfa_channels
+from .cfa import CFA_ORDERS, site_channels
 
 log = logging.getLogger("isp")
 
@@ -165,7 +165,7 @@ def develop(
     mosaic = np.ascontiguousarray(mosaic)
     h, w = mosaic.shape
     cfa = frame.cfa
-    site_ch = cfa_channels(cfa).ravel()
+    site_ch = site_channels(cfa)
     black = np.asarray(frame.black_levels, dtype=np.float64)
     inv_range = 1.0 / (float(frame.white_level) - black)
     black32 = black.astype(np.float32)
