@@ -20,12 +20,15 @@ VignettingMode = Literal["auto", "off"]
 DenoiseMode = Literal["off", "median3", "median5"]
 ColorMode = Literal["srgb", "raw"]
 GammaMode = Literal["srgb", "bt709", "linear"]
+DemosaicAlgorithm = Literal["bilinear", "rcd", "rcd_refined"]
 
 WB_METHODS: tuple[str, ...] = ("camera", "gray_world", "white_world")
 VIGNETTING_MODES: tuple[str, ...] = ("auto", "off")
 DENOISE_MODES: tuple[str, ...] = ("off", "median3", "median5")
 COLOR_MODES: tuple[str, ...] = ("srgb", "raw")
 GAMMA_MODES: tuple[str, ...] = ("srgb", "bt709", "linear")
+#: The demosaic algorithms of :func:`isp.demosaic` and ``ISPConfig(demosaic=...)``.
+DEMOSAIC_ALGORITHMS: tuple[str, ...] = ("bilinear", "rcd", "rcd_refined")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,12 @@ class ISPConfig:
         divides by the lens fall-off; an H x W float array (sensor orientation, same size as the
         mosaic) multiplies the normalised mosaic by these gains (a flat-field calibration, see
         :func:`isp.flat_field_gains`).
+    demosaic : {"bilinear", "rcd", "rcd_refined"}
+        Demosaic algorithm (see :data:`isp.DEMOSAIC_ALGORITHMS` and :mod:`isp.demosaic`).
+        ``"bilinear"``: LibRaw's LINEAR, fused with every other stage into one pass; ``"rcd"``:
+        Ratio Corrected Demosaicing (Sanz Rodriguez 2017), edge-aware; ``"rcd_refined"``: RCD
+        followed by two passes of Menon et al. 2007's refining step, the sharpest (CPSNR figures
+        in ``benchmarks/bench_isp.py``). All unclipped.
     denoise : {"off", "median3", "median5"}
         Median filter per channel on camera RGB after demosaic (3x3 or 5x5 window).
     color : {"srgb", "raw"}
@@ -137,6 +146,7 @@ class ISPConfig:
     denoise: DenoiseMode = "off"
     color: ColorMode = "srgb"
     gamma: Union[GammaMode, float] = "srgb"
+    demosaic: DemosaicAlgorithm = "bilinear"
 
     def __post_init__(self) -> None:
         # white balance
@@ -169,6 +179,7 @@ class ISPConfig:
                 "vignetting must be one of 'auto', 'off', a RadialVignetting or an H x W gain "
                 f"array; got {type(vig).__name__} {vig!r}"
             )
+        _choices("demosaic", self.demosaic, DEMOSAIC_ALGORITHMS)
         _choices("denoise", self.denoise, DENOISE_MODES)
         _choices("color", self.color, COLOR_MODES)
         gamma = self.gamma
@@ -190,7 +201,7 @@ class ISPConfig:
         vig = self.vignetting
         if isinstance(vig, np.ndarray):
             vig = ("gain_map", vig.shape, vig.tobytes())
-        return (self.wb, vig, self.denoise, self.color, self.gamma)
+        return (self.wb, vig, self.denoise, self.color, self.gamma, self.demosaic)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ISPConfig):
