@@ -11,7 +11,8 @@ Importing the package is cheap: rawpy, tifffile and the Numba kernels load on fi
 
 from __future__ import annotations
 
-from .config import ISPConfig, RadialVignetting
+from .config import DEMOSAIC_ALGORITHMS, ISPConfig, RadialVignetting
+from .demosaic import demosaic, demosaic_rcd
 from .develop import ISPResult, develop
 from .errors import (
     CorruptRawError,
@@ -38,6 +39,7 @@ from .cfa import CFA_ORDERS, mosaic_from_rgb
 
 __all__ = [
     "CFA_ORDERS",
+    "DEMOSAIC_ALGORITHMS",
     "CorruptRawError",
     "ISPConfig",
     "ISPInputError",
@@ -53,7 +55,9 @@ __all__ = [
     "apply_white_balance",
     "convert_color",
     "correct_vignetting",
+    "demosaic",
     "demosaic_bilinear",
+    "demosaic_rcd",
     "denoise_median",
     "develop",
     "encode_gamma",

@@ -111,6 +111,24 @@ def _resolve_config(config: ISPConfig | None, fields: dict[str, Any]) -> ISPConf
     return config.replace(**fields) if fields else config
 
 
+def _demosaic_camera_rgb(src, black, scale, gain_map, site_ch, algorithm):
+    """float32 H x W x 3 camera RGB of a raw or normalised mosaic by a non-bilinear algorithm,
+    the levels ``max(v - black, 0) * scale (* gain_map)`` applied as the tiles load."""
+    from ._rcd_kernels import demosaic_rcd
+    from .demosaic import RCD_PASSES
+
+    h, w = src.shape
+    rgb = np.empty((h, w, 3), np.float32)
+    if min(h, w) < 2:  # no CFA phase to mirror: bilinear (LibRaw's border rule) instead
+        from . import _kernels
+
+        _kernels.demosaic_fused(src, black, scale, gain_map, site_ch, np.eye(3, dtype=np.float32),
+                                False, 0, rgb)
+        return rgb
+    demosaic_rcd(src, black, scale, gain_map, site_ch, RCD_PASSES[algorithm], rgb)
+    return rgb
+
+
 def develop(
     source: Union[str, os.PathLike, RawFrame], config: ISPConfig | None = None, **fields: Any
 ) -> ISPResult:
@@ -257,17 +275,36 @@ def develop(
     use_matrix = cfg.color == "srgb"
     matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
     flip = int(frame.flip)
-    denoise = cfg.denoise
     oh, ow = (w, h) if flip & 4 else (h, w)
-    # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
     out = np.empty((oh, ow, 3), np.float32)
-    kernel = {
-        "off": _kernels.demosaic_fused,
-        "median3": _kernels.demosaic_median3_fused,
-        "median5": _kernels.demosaic_median5_fused,
-    }[denoise]
-    kernel(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out,
-           mosaic_gains, rgb_gains)
+    if cfg.demosaic == "bilinear":
+        # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
+        kernel = {
+            "off": _kernels.demosaic_fused,
+            "median3": _kernels.demosaic_median3_fused,
+            "median5": _kernels.demosaic_median5_fused,
+        }[cfg.denoise]
+        kernel(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out,
+               mosaic_gains, rgb_gains)
+    else:
+        # edge-aware demosaic: levels and gains fused into its tile loader (OpcodeList2 gains
+        # applied to the normalised mosaic first), then OpcodeList3 gains on camera RGB, then
+        # one pass of median (if any), colour and orientation
+        if shading is not None and shading.mosaic_ops and mosaic_gains is not _kernels.NO_GAINS:
+            norm = np.empty((h, w), np.float32)
+            _kernels.normalize_mosaic(mosaic, black32, inv_range.astype(np.float32), gain_map, norm)
+            src = shading.apply_to_mosaic(norm, cfa, out=norm)
+            src_map = _EMPTY_MAP
+            scale = site_gain.astype(np.float32)
+            src_black = np.zeros(4, np.float32)
+        rgb = _demosaic_camera_rgb(src, src_black, scale, src_map, site_ch, cfg.demosaic)
+        if shading is not None and shading.rgb_ops:
+            shading.apply_to_rgb(rgb, out=rgb)
+        if cfg.denoise == "off":
+            _kernels.color_orient(rgb, matrix, use_matrix, flip, out)
+        else:
+            median = _kernels.median3_color if cfg.denoise == "median3" else _kernels.median5_color
+            median(rgb, matrix, use_matrix, flip, out)
 
     return ISPResult(
         linear=out,
