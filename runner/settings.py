@@ -73,6 +73,7 @@ class Settings:
     # ISP
     wb: str | tuple[float, float, float] = "camera"
     denoise: str = "off"
+    demosaic: str = "bilinear"
     color: str = "srgb"
     gamma: str | float = "srgb"
     lens_shading: str = "auto"
@@ -98,12 +99,13 @@ class Settings:
 
     PROCESSING_FIELDS = (
         "wb", "denoise", "color", "gamma", "lens_shading", "linear", "format", "quality",
-        "method", "auto_mask", "defect_threshold",
+        "method", "auto_mask", "defect_threshold", "demosaic",
     )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wb", _check_wb(self.wb))
         check_choice("denoise", self.denoise, Denoise)
+        _check_demosaic(self.demosaic)
         check_choice("color", self.color, Color)
         object.__setattr__(self, "gamma", _check_gamma(self.gamma))
         check_choice("lens_shading", self.lens_shading, LensShading)
@@ -142,6 +144,7 @@ class Settings:
         return {
             "wb": self.wb,
             "denoise": self.denoise,
+            "demosaic": self.demosaic,
             "color": self.color,
             "gamma": self.gamma,
             "vignetting": self.lens_shading,
@@ -182,6 +185,16 @@ def _check_wb(value: Any) -> str | tuple[float, float, float]:
     raise PipelineInputError(
         f"wb must be one of {', '.join(map(repr, choices(WB)))} or three positive gains 'R,G,B'; got {value!r}"
     )
+
+
+def _check_demosaic(value: Any) -> None:
+    """The algorithm is ISPConfig's option: its list of valid names is isp's."""
+    from isp import DEMOSAIC_ALGORITHMS
+
+    if value not in DEMOSAIC_ALGORITHMS:
+        raise PipelineInputError(
+            f"demosaic must be one of {', '.join(map(repr, DEMOSAIC_ALGORITHMS))}; got {value!r}"
+        )
 
 
 def _check_gamma(value: Any) -> str | float:
