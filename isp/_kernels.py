@@ -725,6 +725,40 @@ def _gamma_exact(v, mode, inv_g):
     return v
 
 
+#: Values per block of the display encoders (a cache-sized run of a flat array).
+_ENCODE_BLOCK = 8192
+
+
+@njit(cache=True)
+def _encode_block(src, i0, i1, mode, inv_g, lut, dst):
+    """dst[i - i0] = transfer(clip(src[i], 0, 1)) for i in [i0, i1): see :func:`encode_gamma`."""
+    size = lut.shape[0] - 1
+    fsize = np.float32(size)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    if mode == 0:
+        for i in range(i0, i1):
+            v = src[i]
+            dst[i - i0] = zero if not (v > zero) else (one if v > one else v)
+        return
+    small = np.float32((64.0 / size) ** 2)
+    brk = np.int64(np.sqrt(0.018) * size)
+    brk_lo = np.float32(((brk - 1.0) / size) ** 2) if mode == 2 else np.float32(2.0)
+    brk_hi = np.float32(((brk + 2.0) / size) ** 2) if mode == 2 else np.float32(2.0)
+    for i in range(i0, i1):
+        v = src[i]
+        v = zero if not (v > zero) else (one if v > one else v)
+        t = np.sqrt(v) * fsize
+        k = min(np.int64(t), size - 1)
+        f = t - np.float32(k)
+        dst[i - i0] = lut[k] + (lut[k + 1] - lut[k]) * f
+    for i in range(i0, i1):
+        v = src[i]
+        if v < small or (v >= brk_lo and v < brk_hi):
+            v = max(v, zero)
+            dst[i - i0] = min(max(_gamma_exact(v, mode, inv_g), zero), one)
+
+
 @njit(cache=True, parallel=True)
 def encode_gamma(src, mode, g, lut, out):
     """Clip to [0, 1] and encode. mode 0: linear, 1: sRGB, 2: BT.709, 3: power 1/g.
@@ -736,37 +770,33 @@ def encode_gamma(src, mode, g, lut, out):
     first vectorises and the second, rarely taken, reads from cache.
     """
     n = src.shape[0]
-    size = lut.shape[0] - 1
-    fsize = np.float32(size)
     inv_g = np.float32(1.0 / g)
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
-    small = np.float32((64.0 / size) ** 2)
-    brk = np.int64(np.sqrt(0.018) * size)
-    brk_lo = np.float32(((brk - 1.0) / size) ** 2) if mode == 2 else np.float32(2.0)
-    brk_hi = np.float32(((brk + 2.0) / size) ** 2) if mode == 2 else np.float32(2.0)
-    bs = 8192
-    nblocks = (n + bs - 1) // bs
+    nblocks = (n + _ENCODE_BLOCK - 1) // _ENCODE_BLOCK
     for b in prange(nblocks):
-        i0 = b * bs
-        i1 = min(n, i0 + bs)
-        if mode == 0:
-            for i in range(i0, i1):
-                v = src[i]
-                out[i] = zero if not (v > zero) else (one if v > one else v)
-            continue
-        for i in range(i0, i1):
-            v = src[i]
-            v = zero if not (v > zero) else (one if v > one else v)
-            t = np.sqrt(v) * fsize
-            k = min(np.int64(t), size - 1)
-            f = t - np.float32(k)
-            out[i] = lut[k] + (lut[k + 1] - lut[k]) * f
-        for i in range(i0, i1):
-            v = src[i]
-            if v < small or (v >= brk_lo and v < brk_hi):
-                v = max(v, zero)
-                out[i] = min(max(_gamma_exact(v, mode, inv_g), zero), one)
+        i0 = b * _ENCODE_BLOCK
+        i1 = min(n, i0 + _ENCODE_BLOCK)
+        _encode_block(src, i0, i1, mode, inv_g, lut, out[i0:i1])
+
+
+@njit(cache=True, parallel=True)
+def encode_display(src, mode, g, lut, full, out):
+    """:func:`encode_gamma` and quantisation in one pass: ``out[i] = floor(e * full + 0.5)``
+    with ``e`` the encoded float32 value (round half up, as ``runner.writers.quantize``).
+
+    ``src`` flat float32, ``out`` flat uint8 or uint16 of the same size, ``full`` 255 or 65535.
+    """
+    n = src.shape[0]
+    inv_g = np.float32(1.0 / g)
+    scale = np.float32(full)
+    half = np.float32(0.5)
+    nblocks = (n + _ENCODE_BLOCK - 1) // _ENCODE_BLOCK
+    for b in prange(nblocks):
+        i0 = b * _ENCODE_BLOCK
+        i1 = min(n, i0 + _ENCODE_BLOCK)
+        buf = np.empty(i1 - i0, np.float32)
+        _encode_block(src, i0, i1, mode, inv_g, lut, buf)
+        for i in range(i1 - i0):
+            out[i0 + i] = np.int64(buf[i] * scale + half)
 
 
 # --------------------------------------------------------------------------------------------

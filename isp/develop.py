@@ -79,6 +79,18 @@ class ISPResult:
 
         return encode_gamma(self.linear, self.config.gamma)
 
+    def display_as(self, dtype: str = "float32") -> np.ndarray:
+        """The display image as ``dtype``: ``"float32"`` is :attr:`display`; ``"uint8"`` /
+        ``"uint16"`` are its codes (round half up), clipped, encoded (``config.gamma``) and
+        quantised from ``.linear`` in one parallel pass (:func:`isp.encode_display`), equal code
+        for code to quantising :attr:`display`. H x W x 3.
+        """
+        if dtype == "float32":
+            return self.display
+        from .stages import encode_display
+
+        return encode_display(self.linear, self.config.gamma, dtype=dtype)
+
 
 def _check_frame(frame: RawFrame) -> None:
     m = frame.mosaic

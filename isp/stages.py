@@ -524,3 +524,46 @@ def encode_gamma(linear: np.ndarray, gamma: Union[str, float] = "srgb") -> np.nd
     out = np.empty(flat.shape, np.float32)
     _kernels.encode_gamma(flat, mode, g, transfer_lut(mode, g), out)
     return out.reshape(src.shape)
+
+
+#: Integer display dtypes of :func:`encode_display`, and their full-scale code.
+DISPLAY_DTYPES = {"uint8": 255, "uint16": 65535}
+
+
+def encode_display(
+    linear: np.ndarray, gamma: Union[str, float] = "srgb", *, dtype: Literal["uint8", "uint16"] = "uint16"
+) -> np.ndarray:
+    """Clip, apply a transfer function and quantise for display, in one pass.
+
+    Equal, code for code, to quantising :func:`encode_gamma`'s output with round half up
+    (``floor(encode_gamma(linear) * full + 0.5)``, ``full`` = 255 or 65535), which is what the
+    runner's writers do with a float image.
+
+    Parameters
+    ----------
+    linear : numpy.ndarray
+        Any shape, real, scene-linear.
+    gamma : {"srgb", "bt709", "linear"} or float
+        As :func:`encode_gamma`.
+    dtype : {"uint8", "uint16"}
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 or uint16, same shape, 0 .. full scale. NaN maps to 0.
+
+    Examples
+    --------
+    >>> encode_display(np.array([0.0, 0.5, 2.0], np.float32), "linear", dtype="uint8").tolist()
+    [0, 128, 255]
+    """
+    from . import _kernels
+
+    if not isinstance(dtype, str) or dtype not in DISPLAY_DTYPES:
+        raise ISPInputError(f"dtype must be one of {', '.join(map(repr, DISPLAY_DTYPES))}; got {dtype!r}")
+    mode, g = transfer_code(gamma)
+    src = _real_array(linear, "linear", (1, 2, 3, 4))
+    flat = np.ascontiguousarray(src, dtype=np.float32).reshape(-1)
+    out = np.empty(flat.shape, np.dtype(dtype))
+    _kernels.encode_display(flat, mode, g, transfer_lut(mode, g), DISPLAY_DTYPES[dtype], out)
+    return out.reshape(src.shape)

@@ -210,9 +210,14 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
 
         kind = icc_kind(settings)
         software = f"rawcomplete {package_version()}"
+        image = result.image
+        if result.completion_method is None and settings.output_space == "display":
+            # nothing completed: the writer's integer codes straight from the ISP, in one pass
+            bits = {"tiff16": "uint16", "png16": "uint16", "png8": "uint8", "jpeg": "uint8"}
+            image = result.isp.display_as(bits.get(settings.format, "float32"))
         write_image(
             task.output,
-            result.image,
+            image,
             format=settings.format,
             icc=profile_for(kind) if kind is not None else None,
             metadata=OutputMetadata.from_raw(frame.metadata, software=software),
