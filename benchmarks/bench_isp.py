@@ -13,7 +13,9 @@
    colour-demosaicing's Malvar 2004 and Menon 2007 where that package is installed
    (``pip install "rawcomplete[bench]"``). ``--quick``: 6 Kodak images, centre crops 256 x 256.
 2. Demosaic speed at 24 MP (decode excluded on both sides: ``isp.develop`` on a frame already
-   read, rawpy ``postprocess`` on a file already opened and unpacked), as ratios to rawpy AHD.
+   read, rawpy ``postprocess`` on a file already opened and unpacked), as ratios to rawpy AHD;
+   and the display path: develop + ``display_as("uint16")`` (sRGB codes in one extra pass)
+   against develop to linear alone.
 3. ``isp.develop`` from file against rawpy LINEAR and a plain numpy/scipy ISP on a synthetic 24 MP
    DNG (6000 x 4000, RGGB, 14 bit): median of ``--repeat`` runs after a warm-up; then the first
    call in a fresh process with a warm Numba cache.
@@ -153,6 +155,15 @@ def demosaic_speed(h: int, w: int, repeat: int) -> None:
         times = {}
         for a in isp.DEMOSAIC_ALGORITHMS:
             times[f"isp.develop demosaic={a}"] = timed(lambda: isp.develop(frame, demosaic=a), repeat)
+        display = {
+            "develop (linear)": times["isp.develop demosaic=bilinear"],
+            "develop + display_as uint16": timed(
+                lambda: isp.develop(frame).display_as("uint16"), repeat),
+            "develop + display_as uint8": timed(lambda: isp.develop(frame).display_as("uint8"), repeat),
+            "develop + .display (float32)": timed(lambda: isp.develop(frame).display, repeat),
+            "unfused: .display, then clip/scale/round": timed(
+                lambda: quantize_like_writers(isp.develop(frame).display, 65535), repeat),
+        }
         with rawpy.imread(str(path)) as raw:
             for a in LIBRAW_ALGORITHMS:
                 times[f"rawpy postprocess {a}"] = timed(
@@ -164,6 +175,17 @@ def demosaic_speed(h: int, w: int, repeat: int) -> None:
     print(f"{'variant':36s} {'seconds':>8s} {'vs AHD':>8s}")
     for name, t in times.items():
         print(f"{name:36s} {t:8.3f} {ref / t:7.2f}x")
+    base = display["develop (linear)"]
+    print(f"\n## display path (sRGB), same frame: time relative to develop to linear")
+    print(f"{'variant':42s} {'seconds':>8s} {'vs linear':>9s}")
+    for name, t in display.items():
+        print(f"{name:42s} {t:8.3f} {t / base:8.2f}x")
+
+
+def quantize_like_writers(image: np.ndarray, full: int) -> np.ndarray:
+    """What the writers did with a float display image: clip, scale, round half up (numpy)."""
+    out = np.clip(image, 0.0, 1.0, dtype=np.float32) * np.float32(full) + np.float32(0.5)
+    return out.astype(np.uint16 if full > 255 else np.uint8)
 
 
 def make_dng(path: Path, h: int, w: int) -> None:

@@ -270,6 +270,15 @@ def _rcd_tile_rgb(cfa, site_ch, vh, green, other, rgb):
             )
 
 
+@njit(cache=True, inline="always")
+def _directional_mean(a, b, y, x, d):
+    """Mean of ``a - b`` over the 3 pixels through (y, x) along each axis, mixed with the
+    horizontal weight ``d``."""
+    dh = (a[y, x - 1] - b[y, x - 1]) + (a[y, x] - b[y, x]) + (a[y, x + 1] - b[y, x + 1])
+    dv = (a[y - 1, x] - b[y - 1, x]) + (a[y, x] - b[y, x]) + (a[y + 1, x] - b[y + 1, x])
+    return np.float32(1.0 / 3.0) * (d * dh + (np.float32(1.0) - d) * dv)
+
+
 @njit(cache=True)
 def _refine_tile(site_ch, vh, rgb, passes):
     """Menon et al. 2007's refining step, ``passes`` times, in place on the tile's planar ``rgb``,
@@ -281,9 +290,7 @@ def _refine_tile(site_ch, vh, rgb, passes):
     so a pass shrinks the valid region by 3 (sub-steps never read what they write)."""
     lh = rgb.shape[1]
     lw = rgb.shape[2]
-    third = np.float32(1.0 / 3.0)
     half = np.float32(0.5)
-    one = np.float32(1.0)
     lo = STEP5_REACH
     for _ in range(passes):
         lo += 1
@@ -293,13 +300,7 @@ def _refine_tile(site_ch, vh, rgb, passes):
                 own = site_ch[ry | (x & 1)]
                 if own == 1:
                     continue
-                d = vh[y, x]
-                pc = rgb[own, y]
-                pg = rgb[1, y]
-                dh = (pc[x - 1] - pg[x - 1]) + (pc[x] - pg[x]) + (pc[x + 1] - pg[x + 1])
-                dv = (rgb[own, y - 1, x] - rgb[1, y - 1, x]) + (pc[x] - pg[x]) \
-                    + (rgb[own, y + 1, x] - rgb[1, y + 1, x])
-                pg[x] = pc[x] - third * (d * dh + (one - d) * dv)
+                rgb[1, y, x] = rgb[own, y, x] - _directional_mean(rgb[own], rgb[1], y, x, vh[y, x])
         lo += 1
         for y in range(lo, lh - lo):
             ry = (y & 1) << 1
@@ -321,13 +322,7 @@ def _refine_tile(site_ch, vh, rgb, passes):
                 if own == 1:
                     continue
                 c = 2 - own
-                d = vh[y, x]
-                po = rgb[own, y]
-                pc = rgb[c, y]
-                dh = (pc[x - 1] - po[x - 1]) + (pc[x] - po[x]) + (pc[x + 1] - po[x + 1])
-                dv = (rgb[c, y - 1, x] - rgb[own, y - 1, x]) + (pc[x] - po[x]) \
-                    + (rgb[c, y + 1, x] - rgb[own, y + 1, x])
-                pc[x] = po[x] + third * (d * dh + (one - d) * dv)
+                rgb[c, y, x] = rgb[own, y, x] + _directional_mean(rgb[c], rgb[own], y, x, vh[y, x])
 
 
 @njit(cache=True, parallel=True)

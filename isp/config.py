@@ -21,6 +21,7 @@ DenoiseMode = Literal["off", "median3", "median5"]
 ColorMode = Literal["srgb", "raw"]
 GammaMode = Literal["srgb", "bt709", "linear"]
 DemosaicAlgorithm = Literal["bilinear", "rcd", "rcd_refined"]
+DisplayCodes = Literal["none", "uint8", "uint16"]
 
 WB_METHODS: tuple[str, ...] = ("camera", "gray_world", "white_world")
 VIGNETTING_MODES: tuple[str, ...] = ("auto", "off")
@@ -29,6 +30,7 @@ COLOR_MODES: tuple[str, ...] = ("srgb", "raw")
 GAMMA_MODES: tuple[str, ...] = ("srgb", "bt709", "linear")
 #: The demosaic algorithms of :func:`isp.demosaic` and ``ISPConfig(demosaic=...)``.
 DEMOSAIC_ALGORITHMS: tuple[str, ...] = ("bilinear", "rcd", "rcd_refined")
+DISPLAY_CODES: tuple[str, ...] = ("none", "uint8", "uint16")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,10 @@ class ISPConfig:
     gamma : {"srgb", "bt709", "linear"} or float
         Transfer function of ``ISPResult.display`` only (``.linear`` is never gamma encoded). A
         float ``g > 0`` encodes ``x ** (1 / g)``.
+    display_codes : {"none", "uint8", "uint16"}
+        Also write the display image as integer codes (clipped, encoded with ``gamma``, rounded
+        half up) in the same pass as ``.linear``: ``ISPResult.display_as(display_codes)`` then
+        returns them without another pass (what a writer of 8- or 16-bit files wants).
 
     Examples
     --------
@@ -147,6 +153,7 @@ class ISPConfig:
     color: ColorMode = "srgb"
     gamma: Union[GammaMode, float] = "srgb"
     demosaic: DemosaicAlgorithm = "bilinear"
+    display_codes: DisplayCodes = "none"
 
     def __post_init__(self) -> None:
         # white balance
@@ -180,6 +187,7 @@ class ISPConfig:
                 f"array; got {type(vig).__name__} {vig!r}"
             )
         _choices("demosaic", self.demosaic, DEMOSAIC_ALGORITHMS)
+        _choices("display_codes", self.display_codes, DISPLAY_CODES)
         _choices("denoise", self.denoise, DENOISE_MODES)
         _choices("color", self.color, COLOR_MODES)
         gamma = self.gamma
@@ -201,7 +209,7 @@ class ISPConfig:
         vig = self.vignetting
         if isinstance(vig, np.ndarray):
             vig = ("gain_map", vig.shape, vig.tobytes())
-        return (self.wb, vig, self.denoise, self.color, self.gamma, self.demosaic)
+        return (self.wb, vig, self.denoise, self.color, self.gamma, self.demosaic, self.display_codes)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ISPConfig):

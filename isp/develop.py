@@ -37,6 +37,8 @@ from .cfa import CFA_ORDERS, site_channels
 log = logging.getLogger("isp")
 
 _EMPTY_MAP = np.zeros((0, 0), np.float32)
+#: Median window of each ``ISPConfig.denoise`` (0: none).
+MEDIAN_SIZE = {"off": 0, "median3": 3, "median5": 5}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class ISPResult:
     wb_method : str
         Where the gains came from: "camera", "gray_world", "white_world", "user", or
         "gray_world (camera WB unavailable)" after a fallback.
+    codes : numpy.ndarray or None
+        uint8 / uint16 H x W x 3 display codes written in the develop pass when
+        ``config.display_codes`` asks for them (see :meth:`display_as`), else None.
     """
 
     linear: np.ndarray
@@ -68,6 +73,7 @@ class ISPResult:
     opcodes_applied: tuple[str, ...]
     config: ISPConfig
     wb_method: str = "camera"
+    codes: np.ndarray | None = None
 
     @cached_property
     def display(self) -> np.ndarray:
@@ -87,6 +93,8 @@ class ISPResult:
         """
         if dtype == "float32":
             return self.display
+        if self.codes is not None and self.codes.dtype == np.dtype(dtype):
+            return self.codes
         from .stages import encode_display
 
         return encode_display(self.linear, self.config.gamma, dtype=dtype)
@@ -134,8 +142,8 @@ def _demosaic_camera_rgb(src, black, scale, gain_map, site_ch, algorithm):
     if min(h, w) < 2:  # no CFA phase to mirror: bilinear (LibRaw's border rule) instead
         from . import _kernels
 
-        _kernels.demosaic_fused(src, black, scale, gain_map, site_ch, np.eye(3, dtype=np.float32),
-                                False, 0, rgb)
+        _kernels.demosaic_banded(src, black, scale, gain_map, site_ch, np.eye(3, dtype=np.float32),
+                                 False, 0, rgb)
         return rgb
     demosaic_rcd(src, black, scale, gain_map, site_ch, RCD_PASSES[algorithm], rgb)
     return rgb
@@ -289,15 +297,19 @@ def develop(
     flip = int(frame.flip)
     oh, ow = (w, h) if flip & 4 else (h, w)
     out = np.empty((oh, ow, 3), np.float32)
+    display = _kernels.NO_DISPLAY
+    if cfg.display_codes != "none":
+        from .color import transfer_code, transfer_lut
+        from .stages import DISPLAY_DTYPES
+
+        mode, g = transfer_code(cfg.gamma)
+        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode, g,
+                                        transfer_lut(mode, g), DISPLAY_DTYPES[cfg.display_codes])
     if cfg.demosaic == "bilinear":
         # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
-        kernel = {
-            "off": _kernels.demosaic_fused,
-            "median3": _kernels.demosaic_median3_fused,
-            "median5": _kernels.demosaic_median5_fused,
-        }[cfg.denoise]
-        kernel(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out,
-               mosaic_gains, rgb_gains)
+        _kernels.demosaic_banded(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip,
+                                 out, median=MEDIAN_SIZE[cfg.denoise], mosaic_gains=mosaic_gains,
+                                 rgb_gains=rgb_gains, display=display)
     else:
         # edge-aware demosaic: levels and gains fused into its tile loader (OpcodeList2 gains
         # applied to the normalised mosaic first), then OpcodeList3 gains on camera RGB, then
@@ -313,10 +325,10 @@ def develop(
         if shading is not None and shading.rgb_ops:
             shading.apply_to_rgb(rgb, out=rgb)
         if cfg.denoise == "off":
-            _kernels.color_orient(rgb, matrix, use_matrix, flip, out)
+            _kernels.color_orient(rgb, matrix, use_matrix, flip, out, display)
         else:
             median = _kernels.median3_color if cfg.denoise == "median3" else _kernels.median5_color
-            median(rgb, matrix, use_matrix, flip, out)
+            median(rgb, matrix, use_matrix, flip, out, display)
 
     return ISPResult(
         linear=out,
@@ -325,4 +337,5 @@ def develop(
         opcodes_applied=applied,
         config=cfg,
         wb_method=wb_method,
+        codes=None if display.codes.size == 0 else display.codes,
     )

@@ -398,7 +398,7 @@ def demosaic_bilinear(mosaic: np.ndarray, cfa: CFAOrder = "RGGB") -> np.ndarray:
     src = _mosaic(mosaic).astype(np.float32, copy=False)
     site_ch = cfa_channels(check_cfa(cfa)).ravel()
     out = np.empty(src.shape + (3,), np.float32)
-    _kernels.demosaic_fused(
+    _kernels.demosaic_banded(
         src, np.zeros(4, np.float32), np.ones(4, np.float32), _EMPTY_MAP, site_ch,
         _IDENTITY, False, 0, out,
     )
@@ -463,7 +463,7 @@ def convert_color(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     if m.shape != (3, 3) or not np.all(np.isfinite(m)):
         raise ISPInputError(f"matrix must be a finite 3x3 array; got shape {m.shape}")
     out = np.empty_like(src)
-    _kernels.color_orient(src, np.ascontiguousarray(m), True, 0, out)
+    _kernels.color_orient(src, np.ascontiguousarray(m), True, 0, out, _kernels.NO_DISPLAY)
     return out
 
 

@@ -68,3 +68,28 @@ def test_develop_display_as_equals_display_quantised(tmp_path, algorithm, gamma)
         assert codes.dtype == np.dtype(dtype) and codes.shape == res.linear.shape
         want = np.floor(res.display * np.float32(full) + np.float32(0.5)).astype(dtype)
         np.testing.assert_array_equal(codes, want)
+
+
+@pytest.mark.parametrize("algorithm", isp.DEMOSAIC_ALGORITHMS)
+@pytest.mark.parametrize("denoise", ["off", "median3", "median5"])
+@pytest.mark.parametrize("dtype", sorted(FULL))
+def test_codes_written_in_the_develop_pass_equal_the_unfused_ones(tmp_path, algorithm, denoise, dtype):
+    """``display_codes`` makes the develop pass write the codes too (every orientation, every
+    demosaic, with and without median): equal to encoding .linear afterwards, code for code."""
+    rng = np.random.default_rng(3)
+    cam = rng.uniform(0, 1.1, (30, 44, 3)).astype(np.float32)
+    for orientation in (1, 3, 6, 8):
+        path = tmp_path / f"o{orientation}.dng"
+        mosaic = np.clip(np.round(64 + mosaic_from_rgb(cam, "RGGB") * (4095 - 64)), 0, 4095)
+        write_dng(path, mosaic.astype(np.uint16), cfa="RGGB", black_level=64, white_level=4095,
+                  as_shot_neutral=(0.6, 1.0, 0.8), orientation=orientation)
+        frame = isp.read_raw(path)
+        fused = isp.develop(frame, demosaic=algorithm, denoise=denoise, gamma="bt709",
+                            display_codes=dtype)
+        plain = isp.develop(frame, demosaic=algorithm, denoise=denoise, gamma="bt709")
+        np.testing.assert_array_equal(fused.linear, plain.linear)
+        assert plain.codes is None and fused.codes.dtype == np.dtype(dtype)
+        assert fused.display_as(dtype) is fused.codes
+        np.testing.assert_array_equal(fused.codes, plain.display_as(dtype))
+    with pytest.raises(isp.ISPInputError, match="'none', 'uint8', 'uint16'; got 'uint32'"):
+        isp.ISPConfig(display_codes="uint32")
