@@ -307,21 +307,27 @@ def _store_row(rgbrow, y, h, w, matrix, use_matrix, flip, out, disp):
     codes = disp.codes
     if codes.shape[0] == 0:
         return
-    conv = np.empty(3 * w, np.float32)
-    for x in range(w):
-        oy, ox = _dest(y, x, h, w, flip)
-        conv[3 * x] = out[oy, ox, 0]
-        conv[3 * x + 1] = out[oy, ox, 1]
-        conv[3 * x + 2] = out[oy, ox, 2]
+    if flip == 0:
+        conv = out[y].reshape(3 * w)
+    else:
+        conv = np.empty(3 * w, np.float32)
+        for x in range(w):
+            oy, ox = _dest(y, x, h, w, flip)
+            conv[3 * x] = out[oy, ox, 0]
+            conv[3 * x + 1] = out[oy, ox, 1]
+            conv[3 * x + 2] = out[oy, ox, 2]
     enc = np.empty(3 * w, np.float32)
-    _encode_block(conv, 0, 3 * w, disp.mode, np.float32(1.0 / disp.g), disp.lut, enc)
-    scale = np.float32(disp.full)
-    half = np.float32(0.5)
+    _encode_block(conv, disp.mode, np.float32(1.0 / disp.g), disp.lut, enc)
+    if flip == 0:
+        _quantise_block(enc, disp.full, codes[y].reshape(3 * w))
+        return
+    row = np.empty(3 * w, codes.dtype)
+    _quantise_block(enc, disp.full, row)
     for x in range(w):
         oy, ox = _dest(y, x, h, w, flip)
-        codes[oy, ox, 0] = np.int64(enc[3 * x] * scale + half)
-        codes[oy, ox, 1] = np.int64(enc[3 * x + 1] * scale + half)
-        codes[oy, ox, 2] = np.int64(enc[3 * x + 2] * scale + half)
+        codes[oy, ox, 0] = row[3 * x]
+        codes[oy, ox, 1] = row[3 * x + 1]
+        codes[oy, ox, 2] = row[3 * x + 2]
 
 
 @njit(cache=True)
@@ -734,33 +740,44 @@ _ENCODE_BLOCK = 8192
 
 
 @njit(cache=True)
-def _encode_block(src, i0, i1, mode, inv_g, lut, dst):
-    """dst[i - i0] = transfer(clip(src[i], 0, 1)) for i in [i0, i1): see :func:`encode_gamma`."""
+def _encode_block(src, mode, inv_g, lut, dst):
+    """dst[i] = transfer(clip(src[i], 0, 1)): see :func:`encode_gamma`. A serial function on
+    one block, so that its loops vectorise (loops written inside a ``prange`` body do not)."""
+    n = src.shape[0]
     size = lut.shape[0] - 1
     fsize = np.float32(size)
     zero = np.float32(0.0)
     one = np.float32(1.0)
     if mode == 0:
-        for i in range(i0, i1):
+        for i in range(n):
             v = src[i]
-            dst[i - i0] = zero if not (v > zero) else (one if v > one else v)
+            dst[i] = zero if not (v > zero) else (one if v > one else v)
         return
     small = np.float32((64.0 / size) ** 2)
     brk = np.int64(np.sqrt(0.018) * size)
     brk_lo = np.float32(((brk - 1.0) / size) ** 2) if mode == 2 else np.float32(2.0)
     brk_hi = np.float32(((brk + 2.0) / size) ** 2) if mode == 2 else np.float32(2.0)
-    for i in range(i0, i1):
+    for i in range(n):
         v = src[i]
         v = zero if not (v > zero) else (one if v > one else v)
         t = np.sqrt(v) * fsize
         k = min(np.int64(t), size - 1)
         f = t - np.float32(k)
-        dst[i - i0] = lut[k] + (lut[k + 1] - lut[k]) * f
-    for i in range(i0, i1):
+        dst[i] = lut[k] + (lut[k + 1] - lut[k]) * f
+    for i in range(n):
         v = src[i]
         if v < small or (v >= brk_lo and v < brk_hi):
             v = max(v, zero)
-            dst[i - i0] = min(max(_gamma_exact(v, mode, inv_g), zero), one)
+            dst[i] = min(max(_gamma_exact(v, mode, inv_g), zero), one)
+
+
+@njit(cache=True)
+def _quantise_block(enc, full, codes):
+    """codes[i] = floor(enc[i] * full + 0.5) for encoded values in [0, 1] (round half up)."""
+    scale = np.float32(full)
+    half = np.float32(0.5)
+    for i in range(enc.shape[0]):
+        codes[i] = np.int64(enc[i] * scale + half)
 
 
 @njit(cache=True, parallel=True)
@@ -779,7 +796,7 @@ def encode_gamma(src, mode, g, lut, out):
     for b in prange(nblocks):
         i0 = b * _ENCODE_BLOCK
         i1 = min(n, i0 + _ENCODE_BLOCK)
-        _encode_block(src, i0, i1, mode, inv_g, lut, out[i0:i1])
+        _encode_block(src[i0:i1], mode, inv_g, lut, out[i0:i1])
 
 
 @njit(cache=True, parallel=True)
@@ -791,16 +808,13 @@ def encode_display(src, mode, g, lut, full, out):
     """
     n = src.shape[0]
     inv_g = np.float32(1.0 / g)
-    scale = np.float32(full)
-    half = np.float32(0.5)
     nblocks = (n + _ENCODE_BLOCK - 1) // _ENCODE_BLOCK
     for b in prange(nblocks):
         i0 = b * _ENCODE_BLOCK
         i1 = min(n, i0 + _ENCODE_BLOCK)
         buf = np.empty(i1 - i0, np.float32)
-        _encode_block(src, i0, i1, mode, inv_g, lut, buf)
-        for i in range(i1 - i0):
-            out[i0 + i] = np.int64(buf[i] * scale + half)
+        _encode_block(src[i0:i1], mode, inv_g, lut, buf)
+        _quantise_block(buf, full, out[i0:i1])
 
 
 # --------------------------------------------------------------------------------------------

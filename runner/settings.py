@@ -48,6 +48,9 @@ FORMAT_EXTENSIONS: Mapping[str, str] = {
 
 DEFAULT_DEFECT_THRESHOLD = 8.0
 
+#: Integer dtype of each display format's samples (``isp.ISPConfig.display_codes``).
+DISPLAY_CODES: Mapping[str, str] = {"tiff16": "uint16", "png16": "uint16", "png8": "uint8", "jpeg": "uint8"}
+
 
 def choices(literal: Any) -> tuple[str, ...]:
     """The valid values of a ``Literal[...]`` type."""
@@ -148,6 +151,8 @@ class Settings:
             "color": self.color,
             "gamma": self.gamma,
             "vignetting": self.lens_shading,
+            # integer outputs: the ISP writes their codes in its own pass (ISPResult.display_as)
+            "display_codes": "none" if self.linear else DISPLAY_CODES.get(self.format, "none"),
         }
 
     def processing(self) -> dict[str, Any]:

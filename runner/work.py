@@ -211,10 +211,10 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
         kind = icc_kind(settings)
         software = f"rawcomplete {package_version()}"
         image = result.image
-        if result.completion_method is None and settings.output_space == "display":
-            # nothing completed: the writer's integer codes straight from the ISP, in one pass
-            bits = {"tiff16": "uint16", "png16": "uint16", "png8": "uint8", "jpeg": "uint8"}
-            image = result.isp.display_as(bits.get(settings.format, "float32"))
+        codes = result.isp.config.display_codes
+        if result.completion_method is None and settings.output_space == "display" and codes != "none":
+            # nothing completed: the integer codes the ISP wrote in its own pass
+            image = result.isp.display_as(codes)
         write_image(
             task.output,
             image,
