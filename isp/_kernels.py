@@ -44,7 +44,7 @@ NO_GAINS = ShadingTables(
 
 #: Display codes a pass writes beside its linear output: ``codes`` (uint8 or uint16, the output's
 #: shape; shape (0, 0, 3) for none), the transfer curve's kernel ``mode``, exponent ``g`` and
-#: ``lut`` (see :func:`encode_gamma`), and the full-scale code ``full`` (255 or 65535).
+#: ``lut`` (see :func:`encode_transfer`), and the full-scale code ``full`` (255 or 65535).
 DisplayCodes = namedtuple("DisplayCodes", "codes mode g lut full")
 
 #: No display codes.
@@ -302,7 +302,7 @@ def _demosaic_row(y, h, w, site_ch, up, cur, dn, pix, rgbrow):
 def _store_row(rgbrow, y, h, w, matrix, use_matrix, flip, out, disp):
     """Write one sensor row (flat interleaved RGB) into the oriented output, colour converted,
     and, when ``disp`` (a :data:`DisplayCodes`) has codes, its display codes too: encoded and
-    quantised exactly as :func:`encode_display` does, while the row is in cache."""
+    quantised exactly as :func:`encode_transfer` does, while the row is in cache."""
     _store_linear_row(rgbrow, y, h, w, matrix, use_matrix, flip, out)
     codes = disp.codes
     if codes.shape[0] == 0:
@@ -741,7 +741,7 @@ _ENCODE_BLOCK = 8192
 
 @njit(cache=True)
 def _encode_block(src, mode, inv_g, lut, dst):
-    """dst[i] = transfer(clip(src[i], 0, 1)): see :func:`encode_gamma`. A serial function on
+    """dst[i] = transfer(clip(src[i], 0, 1)), see :func:`encode_transfer`. A serial function on
     one block, so that its loops vectorise (loops written inside a ``prange`` body do not)."""
     n = src.shape[0]
     size = lut.shape[0] - 1
@@ -781,14 +781,16 @@ def _quantise_block(enc, full, codes):
 
 
 @njit(cache=True, parallel=True)
-def encode_gamma(src, mode, g, lut, out):
-    """Clip to [0, 1] and encode. mode 0: linear, 1: sRGB, 2: BT.709, 3: power 1/g.
+def encode_transfer(src, mode, g, lut, full, out):
+    """Clip to [0, 1] and encode (mode 0: linear, 1: sRGB, 2: BT.709, 3: power 1/g), then, for
+    ``full`` > 0, quantise: ``out[i] = floor(e * full + 0.5)`` (round half up, as
+    ``runner.writers.quantize``).
 
-    ``src`` and ``out`` are flat float32 arrays of equal size; NaN becomes 0. ``lut`` holds the
-    curve at ``x = (i / N)^2``, i = 0..N, interpolated linearly in ``sqrt(x)`` (max error about
-    1e-6). Values near 0 (where steep power curves defeat interpolation) and next to BT.709's
-    break at 0.018 are then recomputed exactly. Both loops run on cache-sized blocks, so the
-    first vectorises and the second, rarely taken, reads from cache.
+    ``src`` flat float32; ``out`` of the same size, float32 for ``full`` = 0, else uint8 / uint16
+    (``full`` 255 / 65535); NaN becomes 0. ``lut`` holds the curve at ``x = (i / N)^2``,
+    i = 0..N, interpolated linearly in ``sqrt(x)`` (max error about 1e-6). Values near 0 (where
+    steep power curves defeat interpolation) and next to BT.709's break at 0.018 are then
+    recomputed exactly. The work runs on cache-sized blocks.
     """
     n = src.shape[0]
     inv_g = np.float32(1.0 / g)
@@ -796,25 +798,12 @@ def encode_gamma(src, mode, g, lut, out):
     for b in prange(nblocks):
         i0 = b * _ENCODE_BLOCK
         i1 = min(n, i0 + _ENCODE_BLOCK)
-        _encode_block(src[i0:i1], mode, inv_g, lut, out[i0:i1])
-
-
-@njit(cache=True, parallel=True)
-def encode_display(src, mode, g, lut, full, out):
-    """:func:`encode_gamma` and quantisation in one pass: ``out[i] = floor(e * full + 0.5)``
-    with ``e`` the encoded float32 value (round half up, as ``runner.writers.quantize``).
-
-    ``src`` flat float32, ``out`` flat uint8 or uint16 of the same size, ``full`` 255 or 65535.
-    """
-    n = src.shape[0]
-    inv_g = np.float32(1.0 / g)
-    nblocks = (n + _ENCODE_BLOCK - 1) // _ENCODE_BLOCK
-    for b in prange(nblocks):
-        i0 = b * _ENCODE_BLOCK
-        i1 = min(n, i0 + _ENCODE_BLOCK)
-        buf = np.empty(i1 - i0, np.float32)
-        _encode_block(src[i0:i1], mode, inv_g, lut, buf)
-        _quantise_block(buf, full, out[i0:i1])
+        if full == 0:
+            _encode_block(src[i0:i1], mode, inv_g, lut, out[i0:i1])
+        else:
+            buf = np.empty(i1 - i0, np.float32)
+            _encode_block(src[i0:i1], mode, inv_g, lut, buf)
+            _quantise_block(buf, full, out[i0:i1])
 
 
 # --------------------------------------------------------------------------------------------

@@ -280,6 +280,27 @@ def _directional_mean(a, b, y, x, d):
 
 
 @njit(cache=True)
+def _refine_red_blue_sites(site_ch, vh, rgb, lo, green):
+    """One refining sub-step at the red and blue sites of rows / columns ``[lo, size - lo)``:
+    green from the difference to the site's own colour (``green``), else the site's missing
+    colour from the red - blue difference, each averaged along the direction."""
+    lh = rgb.shape[1]
+    lw = rgb.shape[2]
+    for y in range(lo, lh - lo):
+        ry = (y & 1) << 1
+        for x in range(lo, lw - lo):
+            own = site_ch[ry | (x & 1)]
+            if own == 1:
+                continue
+            d = vh[y, x]
+            if green:
+                rgb[1, y, x] = rgb[own, y, x] - _directional_mean(rgb[own], rgb[1], y, x, d)
+            else:
+                c = 2 - own
+                rgb[c, y, x] = rgb[own, y, x] + _directional_mean(rgb[c], rgb[own], y, x, d)
+
+
+@njit(cache=True)
 def _refine_tile(site_ch, vh, rgb, passes):
     """Menon et al. 2007's refining step, ``passes`` times, in place on the tile's planar ``rgb``,
     with RCD's soft vertical / horizontal weight ``vh`` (1: horizontal) in place of Menon's hard
@@ -294,13 +315,7 @@ def _refine_tile(site_ch, vh, rgb, passes):
     lo = STEP5_REACH
     for _ in range(passes):
         lo += 1
-        for y in range(lo, lh - lo):
-            ry = (y & 1) << 1
-            for x in range(lo, lw - lo):
-                own = site_ch[ry | (x & 1)]
-                if own == 1:
-                    continue
-                rgb[1, y, x] = rgb[own, y, x] - _directional_mean(rgb[own], rgb[1], y, x, vh[y, x])
+        _refine_red_blue_sites(site_ch, vh, rgb, lo, True)
         lo += 1
         for y in range(lo, lh - lo):
             ry = (y & 1) << 1
@@ -315,14 +330,7 @@ def _refine_tile(site_ch, vh, rgb, passes):
                 rgb[vc, y, x] = g0 + half * (rgb[vc, y - 1, x] - rgb[1, y - 1, x]
                                              + rgb[vc, y + 1, x] - rgb[1, y + 1, x])
         lo += 1
-        for y in range(lo, lh - lo):
-            ry = (y & 1) << 1
-            for x in range(lo, lw - lo):
-                own = site_ch[ry | (x & 1)]
-                if own == 1:
-                    continue
-                c = 2 - own
-                rgb[c, y, x] = rgb[own, y, x] + _directional_mean(rgb[c], rgb[own], y, x, vh[y, x])
+        _refine_red_blue_sites(site_ch, vh, rgb, lo, False)
 
 
 @njit(cache=True, parallel=True)

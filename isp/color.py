@@ -84,7 +84,7 @@ def transfer_reference(x: np.ndarray, gamma: Union[str, float]) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def transfer_lut(mode: int, g: float) -> np.ndarray:
-    """The transfer curve sampled at ``x = (i / N)^2``, i = 0..N (see ``_kernels.encode_gamma``)."""
+    """The transfer curve sampled at ``x = (i / N)^2``, i = 0..N (see ``_kernels.encode_transfer``)."""
     x = np.linspace(0.0, 1.0, GAMMA_LUT_SIZE + 1) ** 2
     gamma: Union[str, float] = g if mode == 3 else {v: k for k, v in TRANSFER_CODES.items()}[mode]
     lut = transfer_reference(x, gamma).astype(np.float32)

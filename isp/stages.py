@@ -522,7 +522,7 @@ def encode_gamma(linear: np.ndarray, gamma: Union[str, float] = "srgb") -> np.nd
     src = _real_array(linear, "linear", (1, 2, 3, 4))
     flat = np.ascontiguousarray(src, dtype=np.float32).reshape(-1)
     out = np.empty(flat.shape, np.float32)
-    _kernels.encode_gamma(flat, mode, g, transfer_lut(mode, g), out)
+    _kernels.encode_transfer(flat, mode, g, transfer_lut(mode, g), 0, out)
     return out.reshape(src.shape)
 
 
@@ -565,5 +565,5 @@ def encode_display(
     src = _real_array(linear, "linear", (1, 2, 3, 4))
     flat = np.ascontiguousarray(src, dtype=np.float32).reshape(-1)
     out = np.empty(flat.shape, np.dtype(dtype))
-    _kernels.encode_display(flat, mode, g, transfer_lut(mode, g), DISPLAY_DTYPES[dtype], out)
+    _kernels.encode_transfer(flat, mode, g, transfer_lut(mode, g), DISPLAY_DTYPES[dtype], out)
     return out.reshape(src.shape)
