@@ -14,8 +14,9 @@
    (``pip install "rawcomplete[bench]"``). ``--quick``: 6 Kodak images, centre crops 256 x 256.
 2. Demosaic speed at 24 MP (decode excluded on both sides: ``isp.develop`` on a frame already
    read, rawpy ``postprocess`` on a file already opened and unpacked), as ratios to rawpy AHD;
-   and the display path: develop + ``display_as("uint16")`` (sRGB codes in one extra pass)
-   against develop to linear alone.
+   and the display path: develop with ``display_codes="uint16"`` (sRGB codes written in the
+   develop pass) and develop + ``display_as("uint16")`` (one extra pass) against develop to
+   linear alone.
 3. ``isp.develop`` from file against rawpy LINEAR and a plain numpy/scipy ISP on a synthetic 24 MP
    DNG (6000 x 4000, RGGB, 14 bit): median of ``--repeat`` runs after a warm-up; then the first
    call in a fresh process with a warm Numba cache.
@@ -157,7 +158,9 @@ def demosaic_speed(h: int, w: int, repeat: int) -> None:
             times[f"isp.develop demosaic={a}"] = timed(lambda: isp.develop(frame, demosaic=a), repeat)
         display = {
             "develop (linear)": times["isp.develop demosaic=bilinear"],
-            "develop + display_as uint16": timed(
+            "develop display_codes=uint16 (fused)": timed(
+                lambda: isp.develop(frame, display_codes="uint16").display_as("uint16"), repeat),
+            "develop + display_as uint16 (extra pass)": timed(
                 lambda: isp.develop(frame).display_as("uint16"), repeat),
             "develop + display_as uint8": timed(lambda: isp.develop(frame).display_as("uint8"), repeat),
             "develop + .display (float32)": timed(lambda: isp.develop(frame).display, repeat),

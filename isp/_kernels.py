@@ -10,12 +10,16 @@ Conventions shared by all kernels:
 * ``flip``: LibRaw ``sizes.flip``; the output pixel of sensor pixel (y, x) is given by
   :func:`_dest`, so orientation costs no extra pass.
 * ``matrix``: float32 3x3 applied as ``out = matrix @ rgb`` when ``use_matrix`` is true.
-* ``g2``, ``g3`` (fused demosaic kernels): DNG lens-shading gains as index tables (see
+* ``g2``, ``g3`` (banded demosaic): DNG lens-shading gains as :data:`ShadingTables` (see
   :data:`NO_GAINS`), evaluated per row by :func:`isp._shading_kernels.row_gains`: ``g2``
   (OpcodeList2) multiplies each normalised mosaic row, in place of ``gain_map`` (the two are
   exclusive), ``g3`` (OpcodeList3) each demosaiced camera-RGB row before the median filters and
   the colour matrix see it.
+* ``disp`` (every kernel that writes the oriented output): :data:`DisplayCodes` written beside
+  the linear output, in the same pass (:data:`NO_DISPLAY` for none).
 
+Every loop that must vectorise lives in a serial function called per row or block: loops written
+directly inside a ``prange`` body do not vectorise (a 7x difference for the quantiser).
 Everything is compiled with ``cache=True`` so a fresh process with a warm cache pays no
 compilation.
 """

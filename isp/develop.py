@@ -4,19 +4,29 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
 
     black level per site, clip negatives, normalise to white
     -> lens-shading GainMap (DNG OpcodeList2, vignetting="auto") or user vignetting
-    -> white-balance gains (on the mosaic) -> bilinear demosaic (LibRaw LINEAR)
+    -> white-balance gains (on the mosaic) -> demosaic (ISPConfig.demosaic, see isp.demosaic)
     -> FixVignetteRadial (DNG OpcodeList3, vignetting="auto") -> median denoise (per channel)
     -> colour matrix -> orientation                                  = ISPResult.linear
     ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
+    ISPResult.display_as("uint8" | "uint16") = its codes (written in the pass itself when
+    ISPConfig.display_codes asks for them)
 
-and are all fused: a single parallel pass reads the uint16 mosaic and writes the oriented,
-colour-converted linear image (with a median denoise too: each thread filters a ring of freshly
-demosaiced rows). Lens-shading opcodes are evaluated inside that pass, row by row, from their
-small gain grids (``LensShading.fused_gain_tables``): OpcodeList2 gains multiply each normalised
-mosaic row, OpcodeList3 gains each demosaiced row before the median ring reads it; no full-frame
-gain field or temporary is made. The one exception: an automatic white balance ("gray_world",
-"white_world") measures the shaded mosaic, so with OpcodeList2 gains that mosaic is normalised
-and shaded once (``LensShading.apply_to_mosaic``) and the fused pass reads it instead.
+How the stages are fused is decided per call:
+
+* ``demosaic="bilinear"``: one parallel banded pass (``_kernels.demosaic_banded``) reads the
+  uint16 mosaic and writes the oriented, colour-converted linear image (and the display codes);
+  with a median, each thread filters a ring of freshly demosaiced rows. Lens-shading opcodes are
+  evaluated inside that pass, row by row, from their small gain grids
+  (``LensShading.fused_gain_tables``): OpcodeList2 gains multiply each normalised mosaic row,
+  OpcodeList3 gains each demosaiced row before the median ring reads it.
+* ``demosaic="rcd" | "rcd_refined"``: the tiled RCD kernel normalises (black level, gains) as its
+  tiles load (OpcodeList2 gains applied to a normalised mosaic first), OpcodeList3 gains multiply
+  its camera RGB, then one pass does median (if any), colour, orientation and display codes.
+* An automatic white balance ("gray_world", "white_world") measures the shaded mosaic, so with
+  OpcodeList2 gains that mosaic is normalised and shaded once (``LensShading.apply_to_mosaic``)
+  and the demosaic reads it instead.
+
+Every path equals the composition of the public stages (tested, to float rounding).
 """
 
 from __future__ import annotations
