@@ -11,7 +11,8 @@ Importing the package is cheap: rawpy, tifffile and the Numba kernels load on fi
 
 from __future__ import annotations
 
-from .config import ISPConfig, RadialVignetting
+from .config import DEMOSAIC_ALGORITHMS, ISPConfig, RadialVignetting
+from .demosaic import demosaic, demosaic_rcd
 from .develop import ISPResult, develop
 from .errors import (
     CorruptRawError,
@@ -30,15 +31,17 @@ from .stages import (
     correct_vignetting,
     demosaic_bilinear,
     denoise_median,
+    encode_display,
     encode_gamma,
     flat_field_gains,
     vignetting_gains,
     white_balance_gains,
 )
-from .synthetic import CFA_ORDERS, mosaic_from_rgb
+from .cfa import CFA_ORDERS, mosaic_from_rgb
 
 __all__ = [
     "CFA_ORDERS",
+    "DEMOSAIC_ALGORITHMS",
     "CorruptRawError",
     "DEFAULT_MAX_PIXELS",
     "ISPConfig",
@@ -56,9 +59,12 @@ __all__ = [
     "apply_white_balance",
     "convert_color",
     "correct_vignetting",
+    "demosaic",
     "demosaic_bilinear",
+    "demosaic_rcd",
     "denoise_median",
     "develop",
+    "encode_display",
     "encode_gamma",
     "flat_field_gains",
     "mosaic_from_rgb",

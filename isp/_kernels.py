@@ -10,17 +10,23 @@ Conventions shared by all kernels:
 * ``flip``: LibRaw ``sizes.flip``; the output pixel of sensor pixel (y, x) is given by
   :func:`_dest`, so orientation costs no extra pass.
 * ``matrix``: float32 3x3 applied as ``out = matrix @ rgb`` when ``use_matrix`` is true.
-* ``g2``, ``g3`` (fused demosaic kernels): DNG lens-shading gains as index tables (see
+* ``g2``, ``g3`` (banded demosaic): DNG lens-shading gains as :data:`ShadingTables` (see
   :data:`NO_GAINS`), evaluated per row by :func:`isp._shading_kernels.row_gains`: ``g2``
   (OpcodeList2) multiplies each normalised mosaic row, in place of ``gain_map`` (the two are
   exclusive), ``g3`` (OpcodeList3) each demosaiced camera-RGB row before the median filters and
   the colour matrix see it.
+* ``disp`` (every kernel that writes the oriented output): :data:`DisplayCodes` written beside
+  the linear output, in the same pass (:data:`NO_DISPLAY` for none).
 
+Every loop that must vectorise lives in a serial function called per row or block: loops written
+directly inside a ``prange`` body do not vectorise (a 7x difference for the quantiser).
 Everything is compiled with ``cache=True`` so a fresh process with a warm cache pays no
 compilation.
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -28,15 +34,41 @@ from numba import njit, prange
 
 from ._shading_kernels import column_segments, max_map_points, row_gains
 
-#: "No shading gains" for the fused demosaic kernels: the tables of
-#: ``isp.opcodes.LensShading.fused_gain_tables`` (entries, map-row indices and weights, column
-#: indices and weights, map values, vignette coefficients and squared distances), all empty.
-NO_GAINS = (
+#: DNG lens-shading gains as index tables: what ``isp.opcodes.LensShading.fused_gain_tables``
+#: builds (in this field order) and :func:`isp._shading_kernels.row_gains` reads.
+ShadingTables = namedtuple("ShadingTables", "ent ri0 ri1 rw ci0 cw maps vig vdx2 vdy2")
+
+#: "No shading gains" for the banded demosaic: every table empty.
+NO_GAINS = ShadingTables(
     np.zeros((0, 9), np.int64), np.zeros((0, 0), np.int64), np.zeros((0, 0), np.int64),
     np.zeros((0, 0), np.float32), np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32),
     np.ones(1, np.float32), np.zeros((0, 5), np.float64), np.zeros((0, 0), np.float64),
     np.zeros((0, 0), np.float64),
 )  # fmt: skip
+
+#: Display codes a pass writes beside its linear output: ``codes`` (uint8 or uint16, the output's
+#: shape; shape (0, 0, 3) for none), the transfer curve's kernel ``mode``, exponent ``g`` and
+#: ``lut`` (see :func:`encode_transfer`), and the full-scale code ``full`` (255 or 65535).
+DisplayCodes = namedtuple("DisplayCodes", "codes mode g lut full")
+
+#: No display codes.
+NO_DISPLAY = DisplayCodes(np.zeros((0, 0, 3), np.uint16), 0, 1.0, np.zeros(2, np.float32), 65535)
+
+#: A mosaic as the banded demosaic reads it: raw (uint16) or normalised (float32) values and
+#: their levels (see the conventions above); ``use_map``: whether ``gain_map`` is non-empty.
+MosaicLevels = namedtuple("MosaicLevels", "src black scale gain_map use_map site_ch")
+
+#: One band's ring buffers: per-column levels of a row (``brow``, ``srow``), normalised rows
+#: (``nbuf``, tagged with their row in ``ntag``), a pixel scratch (``pix``) and demosaiced rows
+#: (``rbuf``, flat interleaved RGB, tagged in ``rtag``).
+RowRings = namedtuple("RowRings", "brow srow nbuf ntag pix rbuf rtag")
+
+#: One band's state of the on-the-fly shading gains: the tables of each list, whether it applies,
+#: its column segments, and scratch rows for :func:`isp._shading_kernels.row_gains`.
+ShadingWorkspace = namedtuple(
+    "ShadingWorkspace",
+    "mosaic use_mosaic seg_mosaic rgb use_rgb seg_rgb radial mapbuf gain_mosaic gain_rgb",
+)
 
 # --------------------------------------------------------------------------------------------
 # small helpers
@@ -70,18 +102,6 @@ def _value(src, y, x, black, scale, gain_map, use_map):
     if use_map:
         v *= gain_map[y, x]
     return v
-
-
-@njit(cache=True, inline="always")
-def _store(out, oy, ox, r, g, b, matrix, use_matrix):
-    if use_matrix:
-        out[oy, ox, 0] = matrix[0, 0] * r + matrix[0, 1] * g + matrix[0, 2] * b
-        out[oy, ox, 1] = matrix[1, 0] * r + matrix[1, 1] * g + matrix[1, 2] * b
-        out[oy, ox, 2] = matrix[2, 0] * r + matrix[2, 1] * g + matrix[2, 2] * b
-    else:
-        out[oy, ox, 0] = r
-        out[oy, ox, 1] = g
-        out[oy, ox, 2] = b
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,24 +223,32 @@ def _norm_row(src, y, black, scale, g, use_g, brow, srow, dst):
 
 
 @njit(cache=True)
-def _ensure_norm(r, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag, sh):
-    """Slot of the ring buffer holding normalised row r (computed if not there yet).
+def _row_gains(y, channels, tables, seg, ws, gain):
+    """:func:`isp._shading_kernels.row_gains` of ``tables`` (a :data:`ShadingTables`) for row y."""
+    t = tables
+    row_gains(y, channels, t.ent, t.ri0, t.ri1, t.rw, t.ci0, t.cw, t.maps, t.vig, t.vdx2, t.vdy2,
+              seg, ws.radial, ws.mapbuf, gain)
 
-    The row's gain is ``gain_map[r]`` (user flat field) or, with mosaic shading gains in ``sh``,
-    their row computed on the fly.
-    """
+
+@njit(cache=True)
+def _ensure_norm(r, lv, ring, sh):
+    """Slot of ``ring.nbuf`` holding normalised row r of the :data:`MosaicLevels` ``lv``
+    (computed if not there yet). The row's gain is ``gain_map[r]`` (user flat field) or, with
+    mosaic shading gains in the :data:`ShadingWorkspace` ``sh``, their row computed on the fly."""
+    nbuf = ring.nbuf
     slot = r % nbuf.shape[0]
-    if ntag[slot] != r:
-        g2, use2, seg2, g3, use3, seg3, radial, mapbuf, gbuf2, gbuf3 = sh
-        if use_map:
-            _norm_row(src, r, black, scale, gain_map[r], True, brow, srow, nbuf[slot])
-        elif use2:
-            row_gains(r, 1, g2[0], g2[1], g2[2], g2[3], g2[4], g2[5], g2[6], g2[7], g2[8], g2[9],
-                      seg2, radial, mapbuf, gbuf2)
-            _norm_row(src, r, black, scale, gbuf2, True, brow, srow, nbuf[slot])
+    if ring.ntag[slot] != r:
+        if lv.use_map:
+            _norm_row(lv.src, r, lv.black, lv.scale, lv.gain_map[r], True, ring.brow, ring.srow,
+                      nbuf[slot])
+        elif sh.use_mosaic:
+            _row_gains(r, 1, sh.mosaic, sh.seg_mosaic, sh, sh.gain_mosaic)
+            _norm_row(lv.src, r, lv.black, lv.scale, sh.gain_mosaic, True, ring.brow, ring.srow,
+                      nbuf[slot])
         else:
-            _norm_row(src, r, black, scale, gbuf2, False, brow, srow, nbuf[slot])
-        ntag[slot] = r
+            _norm_row(lv.src, r, lv.black, lv.scale, sh.gain_mosaic, False, ring.brow, ring.srow,
+                      nbuf[slot])
+        ring.ntag[slot] = r
     return slot
 
 
@@ -275,7 +303,39 @@ def _demosaic_row(y, h, w, site_ch, up, cur, dn, pix, rgbrow):
 
 
 @njit(cache=True)
-def _store_row(rgbrow, y, h, w, matrix, use_matrix, flip, out):
+def _store_row(rgbrow, y, h, w, matrix, use_matrix, flip, out, disp):
+    """Write one sensor row (flat interleaved RGB) into the oriented output, colour converted,
+    and, when ``disp`` (a :data:`DisplayCodes`) has codes, its display codes too: encoded and
+    quantised exactly as :func:`encode_transfer` does, while the row is in cache."""
+    _store_linear_row(rgbrow, y, h, w, matrix, use_matrix, flip, out)
+    codes = disp.codes
+    if codes.shape[0] == 0:
+        return
+    if flip == 0:
+        conv = out[y].reshape(3 * w)
+    else:
+        conv = np.empty(3 * w, np.float32)
+        for x in range(w):
+            oy, ox = _dest(y, x, h, w, flip)
+            conv[3 * x] = out[oy, ox, 0]
+            conv[3 * x + 1] = out[oy, ox, 1]
+            conv[3 * x + 2] = out[oy, ox, 2]
+    enc = np.empty(3 * w, np.float32)
+    _encode_block(conv, disp.mode, np.float32(1.0 / disp.g), disp.lut, enc)
+    if flip == 0:
+        _quantise_block(enc, disp.full, codes[y].reshape(3 * w))
+        return
+    row = np.empty(3 * w, codes.dtype)
+    _quantise_block(enc, disp.full, row)
+    for x in range(w):
+        oy, ox = _dest(y, x, h, w, flip)
+        codes[oy, ox, 0] = row[3 * x]
+        codes[oy, ox, 1] = row[3 * x + 1]
+        codes[oy, ox, 2] = row[3 * x + 2]
+
+
+@njit(cache=True)
+def _store_linear_row(rgbrow, y, h, w, matrix, use_matrix, flip, out):
     """Write one sensor row (flat interleaved RGB) into the oriented output, colour converted."""
     if flip == 0 and not use_matrix:
         o = out[y]
@@ -318,84 +378,49 @@ def _chunks(h):
 
 
 @njit(cache=True)
-def _ensure_rgb(r, src, black, scale, gain_map, use_map, site_ch, brow, srow, nbuf, ntag,
-                pix, rbuf, rtag, sh):
-    """Slot of the ring buffer holding demosaiced row r (computed if not there yet), times the
+def _ensure_rgb(r, lv, ring, sh):
+    """Slot of ``ring.rbuf`` holding demosaiced row r (computed if not there yet), times the
     camera-RGB shading gains of ``sh`` when there are any."""
-    h, w = src.shape
+    h, w = lv.src.shape
+    rbuf = ring.rbuf
     slot = r % rbuf.shape[0]
-    if rtag[slot] != r:
-        sc = _ensure_norm(r, src, black, scale, gain_map, use_map, brow, srow, nbuf, ntag, sh)
+    if ring.rtag[slot] != r:
+        sc = _ensure_norm(r, lv, ring, sh)
         su = sc
         sd = sc
         if r > 0:
-            su = _ensure_norm(r - 1, src, black, scale, gain_map, use_map, brow, srow, nbuf,
-                              ntag, sh)
+            su = _ensure_norm(r - 1, lv, ring, sh)
         if r < h - 1:
-            sd = _ensure_norm(r + 1, src, black, scale, gain_map, use_map, brow, srow, nbuf,
-                              ntag, sh)
+            sd = _ensure_norm(r + 1, lv, ring, sh)
         rgbrow = rbuf[slot]
-        _demosaic_row(r, h, w, site_ch, nbuf[su], nbuf[sc], nbuf[sd], pix, rgbrow)
-        g2, use2, seg2, g3, use3, seg3, radial, mapbuf, gbuf2, gbuf3 = sh
-        if use3:
-            row_gains(r, 3, g3[0], g3[1], g3[2], g3[3], g3[4], g3[5], g3[6], g3[7], g3[8], g3[9],
-                      seg3, radial, mapbuf, gbuf3)
+        nbuf = ring.nbuf
+        _demosaic_row(r, h, w, lv.site_ch, nbuf[su], nbuf[sc], nbuf[sd], ring.pix, rgbrow)
+        if sh.use_rgb:
+            _row_gains(r, 3, sh.rgb, sh.seg_rgb, sh, sh.gain_rgb)
+            gain = sh.gain_rgb
             for i in range(3 * w):
-                rgbrow[i] *= gbuf3[i]
-        rtag[slot] = r
+                rgbrow[i] *= gain[i]
+        ring.rtag[slot] = r
     return slot
 
 
 @njit(cache=True)
 def _has_gains(g):
-    """Whether a table of shading gains (see :data:`NO_GAINS`) holds any gain map or vignette."""
-    return g[0].shape[0] > 0 or g[7].shape[0] > 0
+    """Whether :data:`ShadingTables` hold any gain map or vignette."""
+    return g.ent.shape[0] > 0 or g.vig.shape[0] > 0
 
 
 @njit(cache=True)
 def _shading_workspace(w, g2, g3):
-    """Per-thread state of the on-the-fly shading gains: the tables, whether each applies, and
-    the scratch rows :func:`isp._shading_kernels.row_gains` fills."""
+    """A band's :data:`ShadingWorkspace` for mosaic gains ``g2`` and camera-RGB gains ``g3``."""
     use2 = _has_gains(g2)
     use3 = _has_gains(g3)
-    nmap = max(max_map_points(g2[0]), max_map_points(g3[0]))
-    radial = np.empty(w, np.float64)
-    mapbuf = np.empty(nmap + 1, np.float32)
-    gbuf2 = np.empty(w, np.float32)
-    gbuf3 = np.empty(3 * w if use3 else 0, np.float32)
-    seg2 = column_segments(g2[0], g2[4])
-    seg3 = column_segments(g3[0], g3[4])
-    return (g2, use2, seg2, g3, use3, seg3, radial, mapbuf, gbuf2, gbuf3)
-
-
-@njit(cache=True, parallel=True)
-def _demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n,
-                    g2, g3):
-    """Bilinear demosaic of a raw (uint16) or normalised (float32) mosaic into ``out``.
-
-    ``out`` is float32 H x W x 3 (or W x H x 3 when ``flip & 4``), written in output orientation.
-    Interior pixels use the 3x3 bilinear kernels (same definition as LibRaw ``lin_interpolate``),
-    the one-pixel border uses LibRaw's ``border_interpolate`` rule. Each thread walks a band of
-    rows with a ring of normalised rows, so every raw value is normalised once per band.
-    ``g2`` / ``g3``: lens-shading gains on the mosaic / on camera RGB (``NO_GAINS`` for none).
-    """
-    h, w = src.shape
-    use_map = gain_map.shape[0] > 0
-    for ci in prange(n):
-        y0 = ci * h // n
-        y1 = (ci + 1) * h // n
-        brow = np.empty(w, np.float32)
-        srow = np.empty(w, np.float32)
-        nbuf = np.empty((4, w), np.float32)
-        ntag = np.full(4, -1, np.int64)
-        rbuf = np.empty((1, 3 * w), np.float32)
-        rtag = np.full(1, -1, np.int64)
-        pix = np.empty(3, np.float32)
-        sh = _shading_workspace(w, g2, g3)
-        for y in range(y0, y1):
-            slot = _ensure_rgb(y, src, black, scale, gain_map, use_map, site_ch, brow, srow,
-                               nbuf, ntag, pix, rbuf, rtag, sh)
-            _store_row(rbuf[slot], y, h, w, matrix, use_matrix, flip, out)
+    nmap = max(max_map_points(g2.ent), max_map_points(g3.ent))
+    return ShadingWorkspace(
+        g2, use2, column_segments(g2.ent, g2.ci0), g3, use3, column_segments(g3.ent, g3.ci0),
+        np.empty(w, np.float64), np.empty(nmap + 1, np.float32), np.empty(w, np.float32),
+        np.empty(3 * w if use3 else 0, np.float32),
+    )
 
 
 @njit(cache=True)
@@ -429,51 +454,17 @@ def _median3_row(a, b, c, w, lo, mi, hi, med):
         med[i] = max(min(l, mm), min(max(l, mm), h))
 
 
-@njit(cache=True, parallel=True)
-def _demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n,
-                            g2, g3):
-    """``demosaic_fused`` followed by a 3x3 median per channel, without a full-frame temporary:
-    each thread keeps a ring of demosaiced rows and filters them as they come."""
-    h, w = src.shape
-    use_map = gain_map.shape[0] > 0
-    for ci in prange(n):
-        y0 = ci * h // n
-        y1 = (ci + 1) * h // n
-        brow = np.empty(w, np.float32)
-        srow = np.empty(w, np.float32)
-        nbuf = np.empty((4, w), np.float32)
-        ntag = np.full(4, -1, np.int64)
-        rbuf = np.empty((4, 3 * w), np.float32)
-        rtag = np.full(4, -1, np.int64)
-        pix = np.empty(3, np.float32)
-        sh = _shading_workspace(w, g2, g3)
-        lo = np.empty(3 * w + 6, np.float32)
-        mi = np.empty(3 * w + 6, np.float32)
-        hi = np.empty(3 * w + 6, np.float32)
-        med = np.empty(3 * w, np.float32)
-        for y in range(y0, y1):
-            su = _ensure_rgb(max(y - 1, 0), src, black, scale, gain_map, use_map, site_ch, brow,
-                             srow, nbuf, ntag, pix, rbuf, rtag, sh)
-            sc = _ensure_rgb(y, src, black, scale, gain_map, use_map, site_ch, brow, srow, nbuf,
-                             ntag, pix, rbuf, rtag, sh)
-            sd = _ensure_rgb(min(y + 1, h - 1), src, black, scale, gain_map, use_map, site_ch,
-                             brow, srow, nbuf, ntag, pix, rbuf, rtag, sh)
-            _median3_row(rbuf[su], rbuf[sc], rbuf[sd], w, lo, mi, hi, med)
-            _store_row(med, y, h, w, matrix, use_matrix, flip, out)
-
-
 # --------------------------------------------------------------------------------------------
 # colour matrix + orientation on an RGB image
 
 
 @njit(cache=True, parallel=True)
-def color_orient(rgb, matrix, use_matrix, flip, out):
-    """out[dest(y, x)] = matrix @ rgb[y, x] (or rgb[y, x])."""
+def color_orient(rgb, matrix, use_matrix, flip, out, disp):
+    """out[dest(y, x)] = matrix @ rgb[y, x] (or rgb[y, x]), and display codes per ``disp``."""
     h, w, _ = rgb.shape
+    flat = rgb.reshape(h, 3 * w)
     for y in prange(h):
-        for x in range(w):
-            oy, ox = _dest(y, x, h, w, flip)
-            _store(out, oy, ox, rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2], matrix, use_matrix)
+        _store_row(flat[y], y, h, w, matrix, use_matrix, flip, out, disp)
 
 
 @njit(cache=True, parallel=True)
@@ -506,7 +497,7 @@ def _reflect(i, n):
 
 
 @njit(cache=True, parallel=True)
-def _median3_color(rgb, matrix, use_matrix, flip, out, n):
+def _median3_color(rgb, matrix, use_matrix, flip, out, n, disp):
     """3x3 median per channel (scipy reflect borders), then colour matrix and orientation.
 
     ``rgb`` is float32 H x W x 3. Each column of three is sorted once (min / mid / max, as flat
@@ -524,7 +515,7 @@ def _median3_color(rgb, matrix, use_matrix, flip, out, n):
         med = np.empty(3 * w, np.float32)
         for y in range(y0, y1):
             _median3_row(flat[max(y - 1, 0)], flat[y], flat[min(y + 1, h - 1)], w, lo, mi, hi, med)
-            _store_row(med, y, h, w, matrix, use_matrix, flip, out)
+            _store_row(med, y, h, w, matrix, use_matrix, flip, out, disp)
 
 
 @njit(cache=True, inline="always")
@@ -659,7 +650,7 @@ def _median5_row(rows, w, srt, med):
 
 
 @njit(cache=True, parallel=True)
-def _median5_color(rgb, matrix, use_matrix, flip, out, n):
+def _median5_color(rgb, matrix, use_matrix, flip, out, n, disp):
     """5x5 median per channel (scipy reflect borders), then colour matrix and orientation."""
     h, w, _ = rgb.shape
     flat = rgb.reshape(h, 3 * w)
@@ -673,37 +664,60 @@ def _median5_color(rgb, matrix, use_matrix, flip, out, n):
             for k in range(5):
                 rows[k] = flat[_reflect(y + k - 2, h)]
             _median5_row(rows, w, srt, med)
-            _store_row(med, y, h, w, matrix, use_matrix, flip, out)
+            _store_row(med, y, h, w, matrix, use_matrix, flip, out, disp)
 
 
 @njit(cache=True, parallel=True)
-def _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n,
-                            g2, g3):
-    """``demosaic_fused`` followed by a 5x5 median per channel, on a ring of demosaiced rows."""
+def _demosaic_banded(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, n, median,
+                     g2, g3, disp):
+    """The ISP in one pass: bilinear demosaic of a raw (uint16) or normalised (float32) mosaic,
+    then a ``median`` x ``median`` median per channel (0: none, 3 or 5), colour and orientation,
+    into ``out`` (float32 H x W x 3, or W x H x 3 when ``flip & 4``).
+
+    Interior pixels use the 3x3 bilinear kernels (LibRaw ``lin_interpolate``), the one-pixel
+    border LibRaw's ``border_interpolate`` rule. Each of the ``n`` bands of rows is walked by one
+    thread with a ring of normalised rows (each raw value normalised once per band) and a ring
+    of demosaiced rows as deep as the median needs (1, 4 or 8), which the median reads as they
+    come: no full-frame temporary. ``g2`` / ``g3``: :data:`ShadingTables` of the lens-shading
+    gains on the mosaic / on camera RGB (:data:`NO_GAINS` for none); ``disp``: display codes
+    written in the same pass (:data:`NO_DISPLAY` for none).
+    """
     h, w = src.shape
-    use_map = gain_map.shape[0] > 0
+    depth = 1 if median == 0 else (4 if median == 3 else 8)
+    n3 = 3 * w + 6 if median == 3 else 0
+    n5 = 5 if median == 5 else 0
     for ci in prange(n):
         y0 = ci * h // n
         y1 = (ci + 1) * h // n
-        brow = np.empty(w, np.float32)
-        srow = np.empty(w, np.float32)
-        nbuf = np.empty((4, w), np.float32)
-        ntag = np.full(4, -1, np.int64)
-        rbuf = np.empty((8, 3 * w), np.float32)
-        rtag = np.full(8, -1, np.int64)
-        pix = np.empty(3, np.float32)
+        lv = MosaicLevels(src, black, scale, gain_map, gain_map.shape[0] > 0, site_ch)
+        ring = RowRings(
+            np.empty(w, np.float32), np.empty(w, np.float32), np.empty((4, w), np.float32),
+            np.full(4, -1, np.int64), np.empty(3, np.float32), np.empty((depth, 3 * w), np.float32),
+            np.full(depth, -1, np.int64),
+        )
         sh = _shading_workspace(w, g2, g3)
-        rows = np.empty((5, 3 * w), np.float32)
-        srt = np.empty((5, 3 * w + 12), np.float32)
-        med = np.empty(3 * w, np.float32)
+        lo = np.empty(n3, np.float32)
+        mi = np.empty(n3, np.float32)
+        hi = np.empty(n3, np.float32)
+        rows = np.empty((n5, 3 * w), np.float32)
+        srt = np.empty((n5, 3 * w + 12), np.float32)
+        med = np.empty(3 * w if median else 0, np.float32)
+        rbuf = ring.rbuf
         for y in range(y0, y1):
-            for k in range(5):
-                r = _reflect(y + k - 2, h)
-                slot = _ensure_rgb(r, src, black, scale, gain_map, use_map, site_ch, brow, srow,
-                                   nbuf, ntag, pix, rbuf, rtag, sh)
-                rows[k] = rbuf[slot]
-            _median5_row(rows, w, srt, med)
-            _store_row(med, y, h, w, matrix, use_matrix, flip, out)
+            if median == 0:
+                slot = _ensure_rgb(y, lv, ring, sh)
+                _store_row(rbuf[slot], y, h, w, matrix, use_matrix, flip, out, disp)
+                continue
+            if median == 3:
+                su = _ensure_rgb(max(y - 1, 0), lv, ring, sh)
+                sc = _ensure_rgb(y, lv, ring, sh)
+                sd = _ensure_rgb(min(y + 1, h - 1), lv, ring, sh)
+                _median3_row(rbuf[su], rbuf[sc], rbuf[sd], w, lo, mi, hi, med)
+            else:
+                for k in range(5):
+                    rows[k] = rbuf[_ensure_rgb(_reflect(y + k - 2, h), lv, ring, sh)]
+                _median5_row(rows, w, srt, med)
+            _store_row(med, y, h, w, matrix, use_matrix, flip, out, disp)
 
 
 # --------------------------------------------------------------------------------------------
@@ -725,52 +739,75 @@ def _gamma_exact(v, mode, inv_g):
     return v
 
 
-#: size of the gamma lookup tables, indexed by sqrt(x) (dense where the curves bend most)
-GAMMA_LUT_SIZE = 4096
+#: Values per block of the display encoders (a cache-sized run of a flat array).
+_ENCODE_BLOCK = 8192
 
 
-@njit(cache=True, parallel=True)
-def encode_gamma(src, mode, g, lut, out):
-    """Clip to [0, 1] and encode. mode 0: linear, 1: sRGB, 2: BT.709, 3: power 1/g.
-
-    ``src`` and ``out`` are flat float32 arrays of equal size; NaN becomes 0. ``lut`` holds the
-    curve at ``x = (i / N)^2``, i = 0..N, interpolated linearly in ``sqrt(x)`` (max error about
-    1e-6). Values near 0 (where steep power curves defeat interpolation) and next to BT.709's
-    break at 0.018 are then recomputed exactly. Both loops run on cache-sized blocks, so the
-    first vectorises and the second, rarely taken, reads from cache.
-    """
+@njit(cache=True)
+def _encode_block(src, mode, inv_g, lut, dst):
+    """dst[i] = transfer(clip(src[i], 0, 1)), see :func:`encode_transfer`. A serial function on
+    one block, so that its loops vectorise (loops written inside a ``prange`` body do not)."""
     n = src.shape[0]
     size = lut.shape[0] - 1
     fsize = np.float32(size)
-    inv_g = np.float32(1.0 / g)
     zero = np.float32(0.0)
     one = np.float32(1.0)
+    if mode == 0:
+        for i in range(n):
+            v = src[i]
+            dst[i] = zero if not (v > zero) else (one if v > one else v)
+        return
     small = np.float32((64.0 / size) ** 2)
     brk = np.int64(np.sqrt(0.018) * size)
     brk_lo = np.float32(((brk - 1.0) / size) ** 2) if mode == 2 else np.float32(2.0)
     brk_hi = np.float32(((brk + 2.0) / size) ** 2) if mode == 2 else np.float32(2.0)
-    bs = 8192
-    nblocks = (n + bs - 1) // bs
+    for i in range(n):
+        v = src[i]
+        v = zero if not (v > zero) else (one if v > one else v)
+        t = np.sqrt(v) * fsize
+        k = min(np.int64(t), size - 1)
+        f = t - np.float32(k)
+        dst[i] = lut[k] + (lut[k + 1] - lut[k]) * f
+    for i in range(n):
+        v = src[i]
+        if v < small or (v >= brk_lo and v < brk_hi):
+            v = max(v, zero)
+            dst[i] = min(max(_gamma_exact(v, mode, inv_g), zero), one)
+
+
+@njit(cache=True)
+def _quantise_block(enc, full, codes):
+    """codes[i] = floor(enc[i] * full + 0.5) for encoded values in [0, 1] (round half up)."""
+    scale = np.float32(full)
+    half = np.float32(0.5)
+    for i in range(enc.shape[0]):
+        codes[i] = np.int64(enc[i] * scale + half)
+
+
+@njit(cache=True, parallel=True)
+def encode_transfer(src, mode, g, lut, full, out):
+    """Clip to [0, 1] and encode (mode 0: linear, 1: sRGB, 2: BT.709, 3: power 1/g), then, for
+    ``full`` > 0, quantise: ``out[i] = floor(e * full + 0.5)`` (round half up, as
+    ``runner.writers.quantize``).
+
+    ``src`` flat float32; ``out`` of the same size, float32 for ``full`` = 0, else uint8 / uint16
+    (``full`` 255 / 65535); NaN becomes 0. ``lut`` holds the curve at ``x = (i / N)^2``,
+    i = 0..N, interpolated linearly in ``sqrt(x)`` (max error about 1e-6). Values near 0 (where
+    steep power curves defeat interpolation) and next to BT.709's break at 0.018 are then
+    recomputed exactly. The work runs on cache-sized blocks.
+    """
+    n = src.shape[0]
+    inv_g = np.float32(1.0 / g)
+    nblocks = (n + _ENCODE_BLOCK - 1) // _ENCODE_BLOCK
     for b in prange(nblocks):
-        i0 = b * bs
-        i1 = min(n, i0 + bs)
-        if mode == 0:
-            for i in range(i0, i1):
-                v = src[i]
-                out[i] = zero if not (v > zero) else (one if v > one else v)
-            continue
-        for i in range(i0, i1):
-            v = src[i]
-            v = zero if not (v > zero) else (one if v > one else v)
-            t = np.sqrt(v) * fsize
-            k = min(np.int64(t), size - 1)
-            f = t - np.float32(k)
-            out[i] = lut[k] + (lut[k + 1] - lut[k]) * f
-        for i in range(i0, i1):
-            v = src[i]
-            if v < small or (v >= brk_lo and v < brk_hi):
-                v = max(v, zero)
-                out[i] = min(max(_gamma_exact(v, mode, inv_g), zero), one)
+        i0 = b * _ENCODE_BLOCK
+        i1 = min(n, i0 + _ENCODE_BLOCK)
+        if full == 0:
+            _encode_block(src[i0:i1], mode, inv_g, lut, out[i0:i1])
+        else:
+            buf = np.empty(i1 - i0, np.float32)
+            _encode_block(src[i0:i1], mode, inv_g, lut, buf)
+            _quantise_block(buf, full, out[i0:i1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -778,32 +815,20 @@ def encode_gamma(src, mode, g, lut, out):
 # cached kernel may not read itself)
 
 
-def demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                   mosaic_gains=NO_GAINS, rgb_gains=NO_GAINS):
-    """See :func:`_demosaic_fused`."""
-    _demosaic_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                    _chunks(src.shape[0]), mosaic_gains, rgb_gains)
+def demosaic_banded(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out, *,
+                    median=0, mosaic_gains=NO_GAINS, rgb_gains=NO_GAINS, display=NO_DISPLAY):
+    """See :func:`_demosaic_banded`; ``median`` 0, 3 or 5; the gains any 10-sequence in
+    :data:`ShadingTables` order (as ``LensShading.fused_gain_tables`` returns them)."""
+    _demosaic_banded(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
+                     _chunks(src.shape[0]), int(median), ShadingTables(*mosaic_gains),
+                     ShadingTables(*rgb_gains), display)
 
 
-def demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                           mosaic_gains=NO_GAINS, rgb_gains=NO_GAINS):
-    """See :func:`_demosaic_median3_fused`."""
-    _demosaic_median3_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                            _chunks(src.shape[0]), mosaic_gains, rgb_gains)
-
-
-def median3_color(rgb, matrix, use_matrix, flip, out):
+def median3_color(rgb, matrix, use_matrix, flip, out, display=NO_DISPLAY):
     """See :func:`_median3_color`."""
-    _median3_color(rgb, matrix, use_matrix, flip, out, _chunks(rgb.shape[0]))
+    _median3_color(rgb, matrix, use_matrix, flip, out, _chunks(rgb.shape[0]), display)
 
 
-def median5_color(rgb, matrix, use_matrix, flip, out):
+def median5_color(rgb, matrix, use_matrix, flip, out, display=NO_DISPLAY):
     """See :func:`_median5_color`."""
-    _median5_color(rgb, matrix, use_matrix, flip, out, _chunks(rgb.shape[0]))
-
-
-def demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                           mosaic_gains=NO_GAINS, rgb_gains=NO_GAINS):
-    """See :func:`_demosaic_median5_fused`."""
-    _demosaic_median5_fused(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
-                            _chunks(src.shape[0]), mosaic_gains, rgb_gains)
+    _median5_color(rgb, matrix, use_matrix, flip, out, _chunks(rgb.shape[0]), display)

@@ -20,12 +20,17 @@ VignettingMode = Literal["auto", "off"]
 DenoiseMode = Literal["off", "median3", "median5"]
 ColorMode = Literal["srgb", "raw"]
 GammaMode = Literal["srgb", "bt709", "linear"]
+DemosaicAlgorithm = Literal["bilinear", "rcd", "rcd_refined"]
+DisplayCodes = Literal["none", "uint8", "uint16"]
 
 WB_METHODS: tuple[str, ...] = ("camera", "gray_world", "white_world")
 VIGNETTING_MODES: tuple[str, ...] = ("auto", "off")
 DENOISE_MODES: tuple[str, ...] = ("off", "median3", "median5")
 COLOR_MODES: tuple[str, ...] = ("srgb", "raw")
 GAMMA_MODES: tuple[str, ...] = ("srgb", "bt709", "linear")
+#: The demosaic algorithms of :func:`isp.demosaic` and ``ISPConfig(demosaic=...)``.
+DEMOSAIC_ALGORITHMS: tuple[str, ...] = ("bilinear", "rcd", "rcd_refined")
+DISPLAY_CODES: tuple[str, ...] = ("none", "uint8", "uint16")
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,12 @@ class ISPConfig:
         divides by the lens fall-off; an H x W float array (sensor orientation, same size as the
         mosaic) multiplies the normalised mosaic by these gains (a flat-field calibration, see
         :func:`isp.flat_field_gains`).
+    demosaic : {"bilinear", "rcd", "rcd_refined"}
+        Demosaic algorithm (see :data:`isp.DEMOSAIC_ALGORITHMS` and :mod:`isp.demosaic`).
+        ``"bilinear"``: LibRaw's LINEAR, fused with every other stage into one pass; ``"rcd"``:
+        Ratio Corrected Demosaicing (Sanz Rodriguez 2017), edge-aware; ``"rcd_refined"``: RCD
+        followed by two passes of Menon et al. 2007's refining step, the sharpest (CPSNR figures
+        in ``benchmarks/bench_isp.py``). All unclipped.
     denoise : {"off", "median3", "median5"}
         Median filter per channel on camera RGB after demosaic (3x3 or 5x5 window).
     color : {"srgb", "raw"}
@@ -124,6 +135,10 @@ class ISPConfig:
     gamma : {"srgb", "bt709", "linear"} or float
         Transfer function of ``ISPResult.display`` only (``.linear`` is never gamma encoded). A
         float ``g > 0`` encodes ``x ** (1 / g)``.
+    display_codes : {"none", "uint8", "uint16"}
+        Also write the display image as integer codes (clipped, encoded with ``gamma``, rounded
+        half up) in the same pass as ``.linear``: ``ISPResult.display_as(display_codes)`` then
+        returns them without another pass (what a writer of 8- or 16-bit files wants).
 
     Examples
     --------
@@ -137,6 +152,8 @@ class ISPConfig:
     denoise: DenoiseMode = "off"
     color: ColorMode = "srgb"
     gamma: Union[GammaMode, float] = "srgb"
+    demosaic: DemosaicAlgorithm = "bilinear"
+    display_codes: DisplayCodes = "none"
 
     def __post_init__(self) -> None:
         # white balance
@@ -169,6 +186,8 @@ class ISPConfig:
                 "vignetting must be one of 'auto', 'off', a RadialVignetting or an H x W gain "
                 f"array; got {type(vig).__name__} {vig!r}"
             )
+        _choices("demosaic", self.demosaic, DEMOSAIC_ALGORITHMS)
+        _choices("display_codes", self.display_codes, DISPLAY_CODES)
         _choices("denoise", self.denoise, DENOISE_MODES)
         _choices("color", self.color, COLOR_MODES)
         gamma = self.gamma
@@ -190,7 +209,7 @@ class ISPConfig:
         vig = self.vignetting
         if isinstance(vig, np.ndarray):
             vig = ("gain_map", vig.shape, vig.tobytes())
-        return (self.wb, vig, self.denoise, self.color, self.gamma)
+        return (self.wb, vig, self.denoise, self.color, self.gamma, self.demosaic, self.display_codes)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ISPConfig):

@@ -28,14 +28,11 @@ highlights are, so ``--auto-mask defects`` is meant for real sensor data. Cluste
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
+from isp.cfa import CFAOrder, check_cfa
 from isp.errors import ISPInputError
 
-CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
-_CFAS = ("RGGB", "BGGR", "GRBG", "GBRG")
 
 #: Default detection threshold, in units of the noise at the pixel's signal level.
 DEFAULT_THRESHOLD = 8.0
@@ -48,7 +45,7 @@ _OFFSETS = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2))
 
 def detect_defective_pixels(
     mosaic: np.ndarray,
-    cfa: CFA = "RGGB",
+    cfa: CFAOrder = "RGGB",
     *,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> np.ndarray:
@@ -88,8 +85,7 @@ def detect_defective_pixels(
     arr = np.asarray(mosaic)
     if arr.ndim != 2 or arr.shape[0] < 6 or arr.shape[1] < 6:
         raise ISPInputError(f"detect_defective_pixels: expected an H x W mosaic with H, W >= 6, got shape {arr.shape}")
-    if cfa not in _CFAS:
-        raise ISPInputError(f"detect_defective_pixels: cfa must be one of {', '.join(_CFAS)}; got {cfa!r}")
+    check_cfa(cfa, "detect_defective_pixels: cfa")
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise ISPInputError(f"detect_defective_pixels: expected an integer or float mosaic, got dtype {arr.dtype}")
     try:

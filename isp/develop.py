@@ -4,19 +4,29 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
 
     black level per site, clip negatives, normalise to white
     -> lens-shading GainMap (DNG OpcodeList2, vignetting="auto") or user vignetting
-    -> white-balance gains (on the mosaic) -> bilinear demosaic (LibRaw LINEAR)
+    -> white-balance gains (on the mosaic) -> demosaic (ISPConfig.demosaic, see isp.demosaic)
     -> FixVignetteRadial (DNG OpcodeList3, vignetting="auto") -> median denoise (per channel)
     -> colour matrix -> orientation                                  = ISPResult.linear
     ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
+    ISPResult.display_as("uint8" | "uint16") = its codes (written in the pass itself when
+    ISPConfig.display_codes asks for them)
 
-and are all fused: a single parallel pass reads the uint16 mosaic and writes the oriented,
-colour-converted linear image (with a median denoise too: each thread filters a ring of freshly
-demosaiced rows). Lens-shading opcodes are evaluated inside that pass, row by row, from their
-small gain grids (``LensShading.fused_gain_tables``): OpcodeList2 gains multiply each normalised
-mosaic row, OpcodeList3 gains each demosaiced row before the median ring reads it; no full-frame
-gain field or temporary is made. The one exception: an automatic white balance ("gray_world",
-"white_world") measures the shaded mosaic, so with OpcodeList2 gains that mosaic is normalised
-and shaded once (``LensShading.apply_to_mosaic``) and the fused pass reads it instead.
+How the stages are fused is decided per call:
+
+* ``demosaic="bilinear"``: one parallel banded pass (``_kernels.demosaic_banded``) reads the
+  uint16 mosaic and writes the oriented, colour-converted linear image (and the display codes);
+  with a median, each thread filters a ring of freshly demosaiced rows. Lens-shading opcodes are
+  evaluated inside that pass, row by row, from their small gain grids
+  (``LensShading.fused_gain_tables``): OpcodeList2 gains multiply each normalised mosaic row,
+  OpcodeList3 gains each demosaiced row before the median ring reads it.
+* ``demosaic="rcd" | "rcd_refined"``: the tiled RCD kernel normalises (black level, gains) as its
+  tiles load (OpcodeList2 gains applied to a normalised mosaic first), OpcodeList3 gains multiply
+  its camera RGB, then one pass does median (if any), colour, orientation and display codes.
+* An automatic white balance ("gray_world", "white_world") measures the shaded mosaic, so with
+  OpcodeList2 gains that mosaic is normalised and shaded once (``LensShading.apply_to_mosaic``)
+  and the demosaic reads it instead.
+
+Every path equals the composition of the public stages (tested, to float rounding).
 """
 
 from __future__ import annotations
@@ -32,11 +42,13 @@ import numpy as np
 from .config import ISPConfig, RadialVignetting
 from .errors import ISPInputError
 from .raw import RawFrame, read_raw
-from .synthetic import CFA_ORDERS, cfa_channels
+from .cfa import CFA_ORDERS, site_channels
 
 log = logging.getLogger("isp")
 
 _EMPTY_MAP = np.zeros((0, 0), np.float32)
+#: Median window of each ``ISPConfig.denoise`` (0: none).
+MEDIAN_SIZE = {"off": 0, "median3": 3, "median5": 5}
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,9 @@ class ISPResult:
     wb_method : str
         Where the gains came from: "camera", "gray_world", "white_world", "user", or
         "gray_world (camera WB unavailable)" after a fallback.
+    codes : numpy.ndarray or None
+        uint8 / uint16 H x W x 3 display codes written in the develop pass when
+        ``config.display_codes`` asks for them (see :meth:`display_as`), else None.
     """
 
     linear: np.ndarray
@@ -68,6 +83,7 @@ class ISPResult:
     opcodes_applied: tuple[str, ...]
     config: ISPConfig
     wb_method: str = "camera"
+    codes: np.ndarray | None = None
 
     @cached_property
     def display(self) -> np.ndarray:
@@ -78,6 +94,20 @@ class ISPResult:
         from .stages import encode_gamma
 
         return encode_gamma(self.linear, self.config.gamma)
+
+    def display_as(self, dtype: str = "float32") -> np.ndarray:
+        """The display image as ``dtype``: ``"float32"`` is :attr:`display`; ``"uint8"`` /
+        ``"uint16"`` are its codes (round half up), clipped, encoded (``config.gamma``) and
+        quantised from ``.linear`` in one parallel pass (:func:`isp.encode_display`), equal code
+        for code to quantising :attr:`display`. H x W x 3.
+        """
+        if dtype == "float32":
+            return self.display
+        if self.codes is not None and self.codes.dtype == np.dtype(dtype):
+            return self.codes
+        from .stages import encode_display
+
+        return encode_display(self.linear, self.config.gamma, dtype=dtype)
 
 
 def _check_frame(frame: RawFrame) -> None:
@@ -109,6 +139,24 @@ def _resolve_config(config: ISPConfig | None, fields: dict[str, Any]) -> ISPConf
     elif not isinstance(config, ISPConfig):
         raise ISPInputError(f"config must be an ISPConfig or None; got {type(config).__name__}")
     return config.replace(**fields) if fields else config
+
+
+def _demosaic_camera_rgb(src, black, scale, gain_map, site_ch, algorithm):
+    """float32 H x W x 3 camera RGB of a raw or normalised mosaic by a non-bilinear algorithm,
+    the levels ``max(v - black, 0) * scale (* gain_map)`` applied as the tiles load."""
+    from ._rcd_kernels import demosaic_rcd
+    from .demosaic import RCD_PASSES
+
+    h, w = src.shape
+    rgb = np.empty((h, w, 3), np.float32)
+    if min(h, w) < 2:  # no CFA phase to mirror: bilinear (LibRaw's border rule) instead
+        from . import _kernels
+
+        _kernels.demosaic_banded(src, black, scale, gain_map, site_ch, np.eye(3, dtype=np.float32),
+                                 False, 0, rgb)
+        return rgb
+    demosaic_rcd(src, black, scale, gain_map, site_ch, RCD_PASSES[algorithm], rgb)
+    return rgb
 
 
 def develop(
@@ -165,7 +213,7 @@ def develop(
     mosaic = np.ascontiguousarray(mosaic)
     h, w = mosaic.shape
     cfa = frame.cfa
-    site_ch = cfa_channels(cfa).ravel()
+    site_ch = site_channels(cfa)
     black = np.asarray(frame.black_levels, dtype=np.float64)
     inv_range = 1.0 / (float(frame.white_level) - black)
     black32 = black.astype(np.float32)
@@ -257,17 +305,40 @@ def develop(
     use_matrix = cfg.color == "srgb"
     matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
     flip = int(frame.flip)
-    denoise = cfg.denoise
     oh, ow = (w, h) if flip & 4 else (h, w)
-    # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
     out = np.empty((oh, ow, 3), np.float32)
-    kernel = {
-        "off": _kernels.demosaic_fused,
-        "median3": _kernels.demosaic_median3_fused,
-        "median5": _kernels.demosaic_median5_fused,
-    }[denoise]
-    kernel(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip, out,
-           mosaic_gains, rgb_gains)
+    display = _kernels.NO_DISPLAY
+    if cfg.display_codes != "none":
+        from .color import transfer_code, transfer_lut
+        from .stages import DISPLAY_DTYPES
+
+        mode, g = transfer_code(cfg.gamma)
+        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode, g,
+                                        transfer_lut(mode, g), DISPLAY_DTYPES[cfg.display_codes])
+    if cfg.demosaic == "bilinear":
+        # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
+        _kernels.demosaic_banded(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip,
+                                 out, median=MEDIAN_SIZE[cfg.denoise], mosaic_gains=mosaic_gains,
+                                 rgb_gains=rgb_gains, display=display)
+    else:
+        # edge-aware demosaic: levels and gains fused into its tile loader (OpcodeList2 gains
+        # applied to the normalised mosaic first), then OpcodeList3 gains on camera RGB, then
+        # one pass of median (if any), colour and orientation
+        if shading is not None and shading.mosaic_ops and mosaic_gains is not _kernels.NO_GAINS:
+            norm = np.empty((h, w), np.float32)
+            _kernels.normalize_mosaic(mosaic, black32, inv_range.astype(np.float32), gain_map, norm)
+            src = shading.apply_to_mosaic(norm, cfa, out=norm)
+            src_map = _EMPTY_MAP
+            scale = site_gain.astype(np.float32)
+            src_black = np.zeros(4, np.float32)
+        rgb = _demosaic_camera_rgb(src, src_black, scale, src_map, site_ch, cfg.demosaic)
+        if shading is not None and shading.rgb_ops:
+            shading.apply_to_rgb(rgb, out=rgb)
+        if cfg.denoise == "off":
+            _kernels.color_orient(rgb, matrix, use_matrix, flip, out, display)
+        else:
+            median = _kernels.median3_color if cfg.denoise == "median3" else _kernels.median5_color
+            median(rgb, matrix, use_matrix, flip, out, display)
 
     return ISPResult(
         linear=out,
@@ -276,4 +347,5 @@ def develop(
         opcodes_applied=applied,
         config=cfg,
         wb_method=wb_method,
+        codes=None if display.codes.size == 0 else display.codes,
     )

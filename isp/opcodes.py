@@ -54,10 +54,11 @@ import struct
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Union, get_args
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from isp.cfa import CFAOrder, check_cfa
 from isp.errors import CorruptRawError, ISPInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,8 +111,6 @@ FLAG_SKIP_IF_PREVIEW = 2
 #: DNG version 1.3.0.0, the version that introduced opcodes (written by the encoders).
 DNG_VERSION_1_3 = 0x01030000
 
-CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
-_CFA_CHOICES: tuple[str, ...] = get_args(CFA)
 
 # Sanity caps for values a real file never comes close to (the byte counts bound the rest).
 _MAX_OPCODE_LIST_BYTES = 64 * 1024 * 1024
@@ -848,7 +847,7 @@ class LensShading:
                 out.append(f"{op.name} (OpcodeList{i}, {flag}): not applied, {reason}")
         return tuple(out)
 
-    def apply_to_mosaic(self, mosaic: np.ndarray, cfa: CFA, *, out: np.ndarray | None = None) -> np.ndarray:
+    def apply_to_mosaic(self, mosaic: np.ndarray, cfa: CFAOrder, *, out: np.ndarray | None = None) -> np.ndarray:
         """Apply the OpcodeList2 GainMaps and FixVignetteRadials to a normalised CFA mosaic.
 
         Parameters
@@ -873,8 +872,7 @@ class LensShading:
         isp.ISPInputError
             If ``mosaic`` is not 2-D or ``cfa`` is not one of the four orders.
         """
-        if cfa not in _CFA_CHOICES:
-            raise ISPInputError(f"cfa must be one of {', '.join(_CFA_CHOICES)}; got {cfa!r}")
+        check_cfa(cfa)
         arr, out = _float32_input(mosaic, 2, "mosaic", "H x W", "normalised float", out, "apply_to_mosaic")
         ops = self.mosaic_ops
         if not ops:

@@ -10,10 +10,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Literal
 
 import numpy as np
 
+from .cfa import CFAOrder
+from .color import SRGB_TO_XYZ as _SRGB_TO_XYZ
 from .errors import CorruptRawError, RawError, RawFileError, RawLimitError, UnsupportedRawError
 from .tiff_structure import TiffStructure, claimed_pixels, scan_tiff_file, structure_problem
 
@@ -29,20 +30,9 @@ _UNDECODABLE_COMPRESSION = {9: "GoPro GPR / VC-5"}
 
 log = logging.getLogger("isp")
 
-CFAOrder = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
-
 #: DNG opcode list tags: OpcodeList1 (on raw data as read), 2 (after linearisation/black), 3 (after
 #: demosaic).
 OPCODE_TAGS: Mapping[int, int] = MappingProxyType({1: 51008, 2: 51009, 3: 51022})
-
-# linear sRGB (D65) -> XYZ, LibRaw's xyz_rgb
-_SRGB_TO_XYZ = np.array(
-    [
-        [0.4124564, 0.3575761, 0.1804375],
-        [0.2126729, 0.7151522, 0.0721750],
-        [0.0193339, 0.1191920, 0.9503041],
-    ]
-)
 
 # Signatures of RAW containers LibRaw knows, used to tell "a RAW LibRaw cannot decode"
 # (UnsupportedRawError) from "not a RAW at all / damaged beyond recognition" (CorruptRawError).

@@ -12,15 +12,15 @@ Order used by :func:`isp.develop` (which fuses these into fewer passes)::
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Literal, Union
 
 import numpy as np
 
-from .config import GAMMA_MODES, RadialVignetting
+from .config import RadialVignetting
 from .errors import ISPInputError
-from .synthetic import CFA_ORDERS, CFAOrder, cfa_channels
+from .cfa import CFAOrder, cfa_channels, check_cfa
+from .color import transfer_code, transfer_lut
 
 WB_STAT_METHODS: tuple[str, ...] = ("gray_world", "white_world")
 FLIPS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
@@ -36,12 +36,6 @@ _IDENTITY = np.eye(3, dtype=np.float32)
 
 # --------------------------------------------------------------------------------------------
 # validation helpers
-
-
-def _check_cfa(cfa: object) -> str:
-    if not isinstance(cfa, str) or cfa not in CFA_ORDERS:
-        raise ISPInputError(f"cfa must be one of {', '.join(CFA_ORDERS)}; got {cfa!r}")
-    return cfa
 
 
 def _real_array(a: object, name: str, ndims: tuple[int, ...]) -> np.ndarray:
@@ -92,7 +86,7 @@ def _gains3(gains: object) -> np.ndarray:
 
 def site_values(per_channel: Sequence[float], cfa: CFAOrder) -> np.ndarray:
     """Spread (R, G, B) values onto the four 2x2 sites of ``cfa`` (row-major), float32[4]."""
-    chan = cfa_channels(_check_cfa(cfa)).ravel()
+    chan = cfa_channels(check_cfa(cfa)).ravel()
     vals = np.asarray(per_channel, dtype=np.float64)
     return vals[chan].astype(np.float32)
 
@@ -252,7 +246,7 @@ def flat_field_gains(flat: np.ndarray, cfa: CFAOrder | None = None, *, sigma: fl
         s = _smooth(arr)
         out[...] = s.max() / s
         return out
-    chan = cfa_channels(_check_cfa(cfa))
+    chan = cfa_channels(check_cfa(cfa))
     planes = {}
     for dy in range(2):
         for dx in range(2):
@@ -308,7 +302,7 @@ def white_balance_gains(
     """
     from . import _kernels
 
-    _check_cfa(cfa)
+    check_cfa(cfa)
     if method not in WB_STAT_METHODS:
         raise ISPInputError(f"method must be one of {', '.join(map(repr, WB_STAT_METHODS))}; got {method!r}")
     if not (np.isfinite(saturation) and saturation > 0):
@@ -402,9 +396,9 @@ def demosaic_bilinear(mosaic: np.ndarray, cfa: CFAOrder = "RGGB") -> np.ndarray:
     from . import _kernels
 
     src = _mosaic(mosaic).astype(np.float32, copy=False)
-    site_ch = cfa_channels(_check_cfa(cfa)).ravel()
+    site_ch = cfa_channels(check_cfa(cfa)).ravel()
     out = np.empty(src.shape + (3,), np.float32)
-    _kernels.demosaic_fused(
+    _kernels.demosaic_banded(
         src, np.zeros(4, np.float32), np.ones(4, np.float32), _EMPTY_MAP, site_ch,
         _IDENTITY, False, 0, out,
     )
@@ -469,7 +463,7 @@ def convert_color(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     if m.shape != (3, 3) or not np.all(np.isfinite(m)):
         raise ISPInputError(f"matrix must be a finite 3x3 array; got shape {m.shape}")
     out = np.empty_like(src)
-    _kernels.color_orient(src, np.ascontiguousarray(m), True, 0, out)
+    _kernels.color_orient(src, np.ascontiguousarray(m), True, 0, out, _kernels.NO_DISPLAY)
     return out
 
 
@@ -506,41 +500,6 @@ def apply_orientation(array: np.ndarray, flip: int) -> np.ndarray:
     return np.ascontiguousarray(arr) if arr is not array else arr.copy()
 
 
-def _gamma_code(gamma: object) -> tuple[int, float]:
-    if isinstance(gamma, str):
-        if gamma not in GAMMA_MODES:
-            raise ISPInputError(
-                f"gamma must be one of {', '.join(map(repr, GAMMA_MODES))} or a positive float; got {gamma!r}"
-            )
-        return {"linear": 0, "srgb": 1, "bt709": 2}[gamma], 1.0
-    if isinstance(gamma, (int, float, np.integer, np.floating)) and not isinstance(gamma, bool):
-        g = float(gamma)
-        if np.isfinite(g) and g > 0:
-            return 3, g
-    raise ISPInputError(
-        f"gamma must be one of {', '.join(map(repr, GAMMA_MODES))} or a positive float; got {gamma!r}"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _gamma_lut(mode: int, g: float) -> np.ndarray:
-    """The transfer curve sampled at x = (i / N)^2 (see ``_kernels.encode_gamma``)."""
-    from ._kernels import GAMMA_LUT_SIZE
-
-    x = np.linspace(0.0, 1.0, GAMMA_LUT_SIZE + 1) ** 2
-    if mode == 1:
-        y = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
-    elif mode == 2:
-        y = np.where(x < 0.018, 4.5 * x, 1.099 * x**0.45 - 0.099)
-    elif mode == 3:
-        y = x ** (1.0 / g)
-    else:
-        y = x
-    lut = y.astype(np.float32)
-    lut.setflags(write=False)
-    return lut
-
-
 def encode_gamma(linear: np.ndarray, gamma: Union[str, float] = "srgb") -> np.ndarray:
     """Clip to [0, 1] and apply a transfer function for display.
 
@@ -559,9 +518,52 @@ def encode_gamma(linear: np.ndarray, gamma: Union[str, float] = "srgb") -> np.nd
     """
     from . import _kernels
 
-    mode, g = _gamma_code(gamma)
+    mode, g = transfer_code(gamma)
     src = _real_array(linear, "linear", (1, 2, 3, 4))
     flat = np.ascontiguousarray(src, dtype=np.float32).reshape(-1)
     out = np.empty(flat.shape, np.float32)
-    _kernels.encode_gamma(flat, mode, g, _gamma_lut(mode, g), out)
+    _kernels.encode_transfer(flat, mode, g, transfer_lut(mode, g), 0, out)
+    return out.reshape(src.shape)
+
+
+#: Integer display dtypes of :func:`encode_display`, and their full-scale code.
+DISPLAY_DTYPES = {"uint8": 255, "uint16": 65535}
+
+
+def encode_display(
+    linear: np.ndarray, gamma: Union[str, float] = "srgb", *, dtype: Literal["uint8", "uint16"] = "uint16"
+) -> np.ndarray:
+    """Clip, apply a transfer function and quantise for display, in one pass.
+
+    Equal, code for code, to quantising :func:`encode_gamma`'s output with round half up
+    (``floor(encode_gamma(linear) * full + 0.5)``, ``full`` = 255 or 65535), which is what the
+    runner's writers do with a float image.
+
+    Parameters
+    ----------
+    linear : numpy.ndarray
+        Any shape, real, scene-linear.
+    gamma : {"srgb", "bt709", "linear"} or float
+        As :func:`encode_gamma`.
+    dtype : {"uint8", "uint16"}
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 or uint16, same shape, 0 .. full scale. NaN maps to 0.
+
+    Examples
+    --------
+    >>> encode_display(np.array([0.0, 0.5, 2.0], np.float32), "linear", dtype="uint8").tolist()
+    [0, 128, 255]
+    """
+    from . import _kernels
+
+    if not isinstance(dtype, str) or dtype not in DISPLAY_DTYPES:
+        raise ISPInputError(f"dtype must be one of {', '.join(map(repr, DISPLAY_DTYPES))}; got {dtype!r}")
+    mode, g = transfer_code(gamma)
+    src = _real_array(linear, "linear", (1, 2, 3, 4))
+    flat = np.ascontiguousarray(src, dtype=np.float32).reshape(-1)
+    out = np.empty(flat.shape, np.dtype(dtype))
+    _kernels.encode_transfer(flat, mode, g, transfer_lut(mode, g), DISPLAY_DTYPES[dtype], out)
     return out.reshape(src.shape)

@@ -20,93 +20,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 
+from .cfa import CFA_ORDERS, CFAOrder, cfa_channels, mosaic_from_rgb  # noqa: F401 (re-exported)
+from .color import SRGB_TO_XYZ, XYZ_TO_SRGB  # noqa: F401 (re-exported)
 from .errors import ISPInputError
 
-CFAOrder = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
-CFA_ORDERS: tuple[str, ...] = ("RGGB", "BGGR", "GRBG", "GBRG")
-
-#: Linear sRGB (D65) -> CIE XYZ, as in IEC 61966-2-1 (and LibRaw's ``xyz_rgb`` transposed).
-SRGB_TO_XYZ = np.array(
-    [
-        [0.4124564, 0.3575761, 0.1804375],
-        [0.2126729, 0.7151522, 0.0721750],
-        [0.0193339, 0.1191920, 0.9503041],
-    ],
-    dtype=np.float64,
-)
-#: CIE XYZ (D65) -> linear sRGB.
-XYZ_TO_SRGB = np.linalg.inv(SRGB_TO_XYZ)
-
-_CHANNEL = {"R": 0, "G": 1, "B": 2}
 _TIFF_ORIENTATIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 # TIFF field types
 _BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _SRATIONAL = 1, 2, 3, 4, 5, 7, 10
-
-
-def _check_cfa(cfa: str) -> str:
-    if cfa not in CFA_ORDERS:
-        raise ISPInputError(f"cfa must be one of {', '.join(CFA_ORDERS)}; got {cfa!r}")
-    return cfa
-
-
-def cfa_channels(cfa: CFAOrder) -> np.ndarray:
-    """Channel index (0 = R, 1 = G, 2 = B) of each 2x2 site in row-major order.
-
-    Parameters
-    ----------
-    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"}
-        Colours of the top-left 2x2 block, row by row.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64, shape (2, 2).
-
-    Examples
-    --------
-    >>> cfa_channels("GRBG").tolist()
-    [[1, 0], [2, 1]]
-    """
-    _check_cfa(cfa)
-    return np.array([_CHANNEL[c] for c in cfa], dtype=np.int64).reshape(2, 2)
-
-
-def mosaic_from_rgb(rgb: np.ndarray, cfa: CFAOrder) -> np.ndarray:
-    """Sample an RGB image through a Bayer CFA (the exact inverse of the demosaic's sampling).
-
-    Parameters
-    ----------
-    rgb : numpy.ndarray
-        H x W x 3, any real dtype (kept), any range. H and W need not be even.
-    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"}
-        Colours of the top-left 2x2 block.
-
-    Returns
-    -------
-    numpy.ndarray
-        H x W, same dtype as ``rgb``: ``mosaic[y, x] = rgb[y, x, channel(y % 2, x % 2)]``.
-
-    Examples
-    --------
-    >>> rgb = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
-    >>> mosaic_from_rgb(rgb, "RGGB").tolist()
-    [[0.0, 4.0], [7.0, 11.0]]
-    """
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ISPInputError(f"rgb must have shape H x W x 3; got {rgb.shape}")
-    chan = cfa_channels(cfa)
-    h, w, _ = rgb.shape
-    out = np.empty((h, w), dtype=rgb.dtype)
-    for dy in range(2):
-        for dx in range(2):
-            out[dy::2, dx::2] = rgb[dy::2, dx::2, chan[dy, dx]]
-    return out
 
 
 def _rational(values: Sequence[float], *, signed: bool, denominator: int = 1_000_000) -> tuple:

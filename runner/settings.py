@@ -51,6 +51,9 @@ DEFAULT_DEFECT_THRESHOLD = 8.0
 #: Longest ``--timeout`` accepted: one week (the watchdog's clock overflows far beyond it).
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 
+#: Integer dtype of each display format's samples (``isp.ISPConfig.display_codes``).
+DISPLAY_CODES: Mapping[str, str] = {"tiff16": "uint16", "png16": "uint16", "png8": "uint8", "jpeg": "uint8"}
+
 
 def choices(literal: Any) -> tuple[str, ...]:
     """The valid values of a ``Literal[...]`` type."""
@@ -76,6 +79,7 @@ class Settings:
     # ISP
     wb: str | tuple[float, float, float] = "camera"
     denoise: str = "off"
+    demosaic: str = "bilinear"
     color: str = "srgb"
     gamma: str | float = "srgb"
     lens_shading: str = "auto"
@@ -102,12 +106,13 @@ class Settings:
 
     PROCESSING_FIELDS = (
         "wb", "denoise", "color", "gamma", "lens_shading", "linear", "format", "quality",
-        "method", "auto_mask", "defect_threshold",
+        "method", "auto_mask", "defect_threshold", "demosaic",
     )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wb", _check_wb(self.wb))
         check_choice("denoise", self.denoise, Denoise)
+        _check_demosaic(self.demosaic)
         check_choice("color", self.color, Color)
         object.__setattr__(self, "gamma", _check_gamma(self.gamma))
         check_choice("lens_shading", self.lens_shading, LensShading)
@@ -161,9 +166,12 @@ class Settings:
         return {
             "wb": self.wb,
             "denoise": self.denoise,
+            "demosaic": self.demosaic,
             "color": self.color,
             "gamma": self.gamma,
             "vignetting": self.lens_shading,
+            # integer outputs: the ISP writes their codes in its own pass (ISPResult.display_as)
+            "display_codes": "none" if self.linear else DISPLAY_CODES.get(self.format, "none"),
         }
 
     def processing(self) -> dict[str, Any]:
@@ -201,6 +209,16 @@ def _check_wb(value: Any) -> str | tuple[float, float, float]:
     raise PipelineInputError(
         f"wb must be one of {', '.join(map(repr, choices(WB)))} or three positive gains 'R,G,B'; got {value!r}"
     )
+
+
+def _check_demosaic(value: Any) -> None:
+    """The algorithm is ISPConfig's option: its list of valid names is isp's."""
+    from isp import DEMOSAIC_ALGORITHMS
+
+    if value not in DEMOSAIC_ALGORITHMS:
+        raise PipelineInputError(
+            f"demosaic must be one of {', '.join(map(repr, DEMOSAIC_ALGORITHMS))}; got {value!r}"
+        )
 
 
 def _check_gamma(value: Any) -> str | float:

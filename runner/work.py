@@ -276,9 +276,14 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
 
         kind = icc_kind(settings)
         software = f"rawcomplete {package_version()}"
+        image = result.image
+        codes = result.isp.config.display_codes
+        if result.completion_method is None and settings.output_space == "display" and codes != "none":
+            # nothing completed: the integer codes the ISP wrote in its own pass
+            image = result.isp.display_as(codes)
         write_image(
             task.output,
-            result.image,
+            image,
             format=settings.format,
             icc=profile_for(kind) if kind is not None else None,
             metadata=OutputMetadata.from_raw(frame.metadata, software=software),

@@ -181,9 +181,12 @@ def _alive(pid: int) -> bool:
 # encoders
 
 def quantize(image: np.ndarray, bits: int) -> np.ndarray:
-    """Float image -> uint8 / uint16: clip to [0, 1], scale, round half up."""
+    """Float image -> uint8 / uint16: clip to [0, 1], scale, round half up. An image already of
+    the target dtype (``isp.ISPResult.display_as``) is passed through."""
     full = (1 << bits) - 1
     dtype = np.uint16 if bits == 16 else np.uint8
+    if image.dtype == dtype:
+        return np.ascontiguousarray(image)
     out = np.clip(image, 0.0, 1.0, dtype=np.float32) * np.float32(full) + np.float32(0.5)
     return out.astype(dtype)
 
