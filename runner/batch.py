@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from runner.discover import discover, output_path
+from runner.discover import discover, input_problem, output_path
 from runner.errors import OutputError, PipelineInputError
 from runner.executors import Executor, make_executor
-from runner.masks import sidecar_path
+from runner.masks import check_mask_dir, sidecar_path
 from runner.resume import fingerprint, has_sidecar, is_complete, known_input_digest, package_version
 from runner.settings import Settings
 from runner.work import Task, error_record, new_record, process_file
@@ -114,10 +114,10 @@ def plan(
     """
     check_outdir(inputs, outdir)
     found = discover(inputs, exclude=[outdir.resolve()])
-    if found.missing:
-        raise PipelineInputError(
-            "input not found: " + ", ".join(repr(m) for m in found.missing)
-        )
+    problem = input_problem(found)
+    if problem:
+        raise PipelineInputError(problem)
+    check_mask_dir(settings)
     inputs_resolved = {f.path.resolve() for f in found.raws}
     claimed: dict[Path, str] = {}
     tasks: list[Task] = []

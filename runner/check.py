@@ -642,12 +642,14 @@ def plan_check(
     reference_size: int | None,
 ) -> tuple[list[CheckTask], list[dict[str, Any]]]:
     """Tasks to run and records already decided (two inputs that share a reference name)."""
-    from runner.discover import discover
-    from runner.masks import sidecar_path
+    from runner.discover import discover, input_problem
+    from runner.masks import check_mask_dir, sidecar_path
 
     found = discover(inputs, exclude=[refdir.resolve()])
-    if found.missing:
-        raise PipelineInputError("input not found: " + ", ".join(repr(m) for m in found.missing))
+    problem = input_problem(found)
+    if problem:
+        raise PipelineInputError(problem)
+    check_mask_dir(settings)
     tasks: list[CheckTask] = []
     decided: list[dict[str, Any]] = []
     claimed: dict[str, str] = {}
@@ -813,6 +815,7 @@ def build_check_parser() -> argparse.ArgumentParser:
     from runner.cli import _positive_int, build_parser
 
     p = argparse.ArgumentParser(
+        allow_abbrev=False,  # '--qual 90' must not silently mean '--quality'
         prog="rawcomplete check",
         usage="rawcomplete check REFDIR INPUT... [--update] [--tolerance NAME=VALUE] [--report FILE] [options]",
         description="Regression check: develop RAWs with REFDIR's recorded settings and compare with its references.",

@@ -59,6 +59,7 @@ def _count(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     S = argparse.SUPPRESS
     p = argparse.ArgumentParser(
+        allow_abbrev=False,  # '--qual 90' must not silently mean '--quality'
         prog="rawcomplete",
         usage="rawcomplete INPUT... -o OUTDIR [options]   (rawcomplete --help for the options)",
         description="Develop camera RAW files and complete masked pixels (defects, dust, objects).",

@@ -17,7 +17,8 @@ from typing import Iterable, Sequence
 RAW_EXTENSIONS: frozenset[str] = frozenset(
     """
     dng nef nrw cr2 cr3 crw arw srf sr2 raf orf rw2 rwl pef ptx srw kdc dcr k25 dcs mrw mos mef
-    erf 3fr fff iiq x3f raw r3d gpr sti cap eip bay nksc
+    erf 3fr fff iiq x3f raw r3d gpr sti cap eip bay nksc qtk kc2 rdc mdc ari arq cs1 mfw rwz
+    lfr srw
     """.split()
 )
 
@@ -40,6 +41,8 @@ class Discovery:
     raws: list[Found] = field(default_factory=list)
     passed_over: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    #: inputs named explicitly (not found in a folder) that have no RAW extension
+    named_not_raw: list[str] = field(default_factory=list)
     #: why each of ``passed_over`` was passed over (str(path) -> reason)
     reasons: dict[str, str] = field(default_factory=dict)
 
@@ -136,10 +139,25 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Iterable[Path
                         continue
                     add(here / name, rel_dir)
         elif os.path.lexists(root):
-            add(root, "")  # a file, or something that is not one (counted with its reason)
+            if special_file_reason(root) is None and not is_raw(root):
+                out.named_not_raw.append(str(item))  # naming a JPEG is a mistake, not a skip
+            else:
+                add(root, "")  # a RAW file, or something that is not a file (counted with its reason)
         else:
             out.missing.append(str(item))
     return out
+
+
+def input_problem(found: Discovery) -> str | None:
+    """The usage error in the inputs themselves (missing, or a named file that is not a RAW), if any."""
+    if found.missing:
+        return "input not found: " + ", ".join(repr(m) for m in found.missing)
+    if found.named_not_raw:
+        return (
+            "not a RAW file (its extension is none LibRaw reads): "
+            + ", ".join(repr(m) for m in found.named_not_raw)
+        )
+    return None
 
 
 def output_path(found: Found, outdir: Path, extension: str) -> Path:

@@ -13,9 +13,26 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.errors import MaskFileError
+from runner.errors import MaskFileError, PipelineInputError
 
 MASK_SUFFIX = ".mask.png"
+
+
+def check_mask_dir(settings) -> None:
+    """Refuse a mask folder that is not there, before any work: masks must never be lost silently.
+
+    ``settings`` is a :class:`runner.settings.Settings`; nothing is checked when masks are off.
+
+    Raises
+    ------
+    PipelineInputError
+        Naming the flag and the folder, when ``--mask-dir`` (or a preset's ``mask_dir``) is not a folder.
+    """
+    if settings.mask_dir is None or not settings.masks:
+        return
+    if not os.path.isdir(settings.mask_dir):
+        what = "does not exist" if not os.path.lexists(settings.mask_dir) else "is not a folder"
+        raise PipelineInputError(f"--mask-dir {settings.mask_dir!r} {what}")
 
 
 def sidecar_path(raw: Path, *, rel_dir: str = "", mask_dir: str | os.PathLike[str] | None = None) -> Path | None:

@@ -377,3 +377,37 @@ def test_preset_flags_override_and_auto_mask(tmp_path, samples_dir):
     assert rec["mask"]["pixels"] >= 200 + rec["mask"]["defects"] - 2  # union of sidecar and defects
     with Image.open(tmp_path / "out" / "hot.png") as im:
         assert im.mode == "RGB" and im.size == (128, 96)
+
+
+def test_named_non_raw_file_is_a_usage_error_and_qtk_is_a_raw(tmp_path):
+    from runner.discover import is_raw
+
+    assert is_raw("camera/IMG_0001.QTK") and is_raw("a.qtk")  # Apple QuickTake, which LibRaw reads
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a raw")
+    proc = run_cli([tmp_path / "photo.jpg", "-o", tmp_path / "out"], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "not a RAW file" in proc.stderr and "photo.jpg" in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # the same file met inside a folder is only passed over, counted with its reason
+    (tmp_path / "in").mkdir()
+    shutil.copy(tmp_path / "photo.jpg", tmp_path / "in" / "photo.jpg")
+    proc = run_cli([tmp_path / "in", "-o", tmp_path / "out2"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_missing_mask_dir_is_a_usage_error_naming_the_flag(tmp_path, samples_dir):
+    _need_samples(samples_dir)
+    raw = samples_dir / "scene_bggr.dng"
+    proc = run_cli([raw, "-o", tmp_path / "out", "--mask-dir", tmp_path / "nowhere"], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "--mask-dir" in proc.stderr and "does not exist" in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    (tmp_path / "p.toml").write_text('mask_dir = "gone"\n')  # a preset's folder is checked the same way
+    proc = run_cli([raw, "-o", tmp_path / "out", "--config", tmp_path / "p.toml"], cwd=tmp_path)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr, proc.stderr
+
+
+def test_option_prefixes_are_not_accepted(tmp_path, samples_dir):
+    _need_samples(samples_dir)
+    proc = run_cli([samples_dir / "scene_bggr.dng", "-o", tmp_path / "out", "--qual", "90"], cwd=tmp_path)
+    assert proc.returncode == 2 and "--qual" in proc.stderr, proc.stderr
