@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from runner.discover import discover, input_problem, output_path
+from runner.discover import discover, require_inputs, output_path
 from runner.errors import OutputError, PipelineInputError
 from runner.executors import Executor, make_executor
 from runner.masks import check_mask_dir, sidecar_path
@@ -114,9 +114,7 @@ def plan(
     """
     check_outdir(inputs, outdir)
     found = discover(inputs, exclude=[outdir.resolve()])
-    problem = input_problem(found)
-    if problem:
-        raise PipelineInputError(problem)
+    require_inputs(found)
     check_mask_dir(settings)
     inputs_resolved = {f.path.resolve() for f in found.raws}
     claimed: dict[Path, str] = {}

@@ -642,13 +642,11 @@ def plan_check(
     reference_size: int | None,
 ) -> tuple[list[CheckTask], list[dict[str, Any]]]:
     """Tasks to run and records already decided (two inputs that share a reference name)."""
-    from runner.discover import discover, input_problem
+    from runner.discover import discover, require_inputs
     from runner.masks import check_mask_dir, sidecar_path
 
     found = discover(inputs, exclude=[refdir.resolve()])
-    problem = input_problem(found)
-    if problem:
-        raise PipelineInputError(problem)
+    require_inputs(found)
     check_mask_dir(settings)
     tasks: list[CheckTask] = []
     decided: list[dict[str, Any]] = []

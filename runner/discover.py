@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from runner.errors import PipelineInputError
+
 #: Extensions (lower case, no dot) recognised as camera RAW files, matched case-insensitively.
 RAW_EXTENSIONS: frozenset[str] = frozenset(
     """
     dng nef nrw cr2 cr3 crw arw srf sr2 raf orf rw2 rwl pef ptx srw kdc dcr k25 dcs mrw mos mef
-    erf 3fr fff iiq x3f raw r3d gpr sti cap eip bay nksc qtk kc2 rdc mdc ari arq cs1 mfw rwz
-    lfr srw
+    erf 3fr fff iiq x3f raw r3d gpr sti cap eip bay nksc qtk kc2 rdc mdc ari arq cs1 mfw rwz lfr
     """.split()
 )
 
@@ -99,13 +100,14 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Iterable[Path
         ``raws`` in input order then sorted path order, without duplicates; ``passed_over``
         everything else met (files without a RAW extension, FIFOs, devices, sockets, dangling
         links, link loops, unreadable folders), each with its reason in ``reasons``; ``missing``
-        the inputs that do not exist.
+        the inputs that do not exist; ``named_not_raw`` the files named as inputs themselves that
+        have no RAW extension (see :func:`require_inputs`).
     """
     excluded = {Path(p).resolve() for p in exclude}
     out = Discovery()
     seen: set[Path] = set()
 
-    def add(path: Path, rel_dir: str) -> None:
+    def add(path: Path, rel_dir: str, *, named: bool = False) -> None:
         reason = special_file_reason(path)
         if reason is not None:
             out.pass_over(path, reason)
@@ -116,6 +118,8 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Iterable[Path
         seen.add(key)
         if is_raw(path):
             out.raws.append(Found(path, rel_dir))
+        elif named:
+            out.named_not_raw.append(str(path))  # naming a JPEG is a mistake, not a skip
         else:
             out.pass_over(path, NOT_RAW)
 
@@ -139,25 +143,27 @@ def discover(inputs: Sequence[str | os.PathLike[str]], *, exclude: Iterable[Path
                         continue
                     add(here / name, rel_dir)
         elif os.path.lexists(root):
-            if special_file_reason(root) is None and not is_raw(root):
-                out.named_not_raw.append(str(item))  # naming a JPEG is a mistake, not a skip
-            else:
-                add(root, "")  # a RAW file, or something that is not a file (counted with its reason)
+            add(root, "", named=True)  # a file, or something that is not one (counted with its reason)
         else:
             out.missing.append(str(item))
     return out
 
 
-def input_problem(found: Discovery) -> str | None:
-    """The usage error in the inputs themselves (missing, or a named file that is not a RAW), if any."""
+def require_inputs(found: Discovery) -> None:
+    """Refuse the inputs themselves when one is missing or is a named file that is not a RAW.
+
+    Raises
+    ------
+    PipelineInputError
+        Naming every such input.
+    """
     if found.missing:
-        return "input not found: " + ", ".join(repr(m) for m in found.missing)
+        raise PipelineInputError("input not found: " + ", ".join(repr(m) for m in found.missing))
     if found.named_not_raw:
-        return (
+        raise PipelineInputError(
             "not a RAW file (its extension is none LibRaw reads): "
             + ", ".join(repr(m) for m in found.named_not_raw)
         )
-    return None
 
 
 def output_path(found: Found, outdir: Path, extension: str) -> Path:

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from runner.errors import MaskFileError, PipelineInputError
 
+if TYPE_CHECKING:
+    from runner.settings import Settings
+
 MASK_SUFFIX = ".mask.png"
 
 
-def check_mask_dir(settings) -> None:
+def check_mask_dir(settings: Settings) -> None:
     """Refuse a mask folder that is not there, before any work: masks must never be lost silently.
 
-    ``settings`` is a :class:`runner.settings.Settings`; nothing is checked when masks are off.
+    Nothing is checked when masks are off.
 
     Raises
     ------
