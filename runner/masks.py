@@ -3,7 +3,8 @@
 A mask is in OUTPUT orientation (as the developed image is shown, rotation applied) and has the
 developed image's height and width. Grey, RGB, RGBA (alpha ignored), palette and 1-bit PNGs are
 accepted at 8 or 16 bits; a pixel is a hole when its brightest colour channel is at least half of
-full scale (so anti-aliased edges of a white brush stroke count from 50 % up).
+full scale (so anti-aliased edges of a white brush stroke count from 50 % up): the one rule of
+:func:`pipeline.holes_from_array`, which library masks follow too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.errors import MaskFileError
+from runner.errors import MaskFileError, PipelineInputError
 
 MASK_SUFFIX = ".mask.png"
 
@@ -109,11 +110,13 @@ def read_mask_png(path: str | os.PathLike[str], *, shape: tuple[int, int] | None
                     full = 1.0
                 else:
                     raise MaskFileError(f"mask {str(path)!r}: unsupported image mode {mode!r}; expected a grey or RGB PNG")
-                if arr.ndim == 3:
-                    arr = arr.max(axis=2)
-                holes = arr.astype(np.float64) >= full / 2
+                from pipeline import holes_from_array
+
+                holes = holes_from_array(arr, full_scale=full, name=f"mask {str(path)!r}")
     except MaskFileError:
         raise
+    except PipelineInputError as exc:
+        raise MaskFileError(str(exc)) from None
     except Image.DecompressionBombError as exc:
         raise MaskFileError(f"mask {str(path)!r} is far larger than any image this runner develops: {exc}") from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
