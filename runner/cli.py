@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=S,
+        allow_abbrev=False,  # "--qual 90" is an error, not a silent --quality
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="RAW files or folders (searched recursively)")
     p.add_argument("-o", "--output-dir", required=True, metavar="OUTDIR", help="where outputs go (mirrors input folders)")
@@ -144,6 +145,33 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     log.propagate = False
 
 
+def flag_message(message: str, flags: Sequence[str], preset: str | None) -> str:
+    """A settings error in the user's words: ``auto_mask must be ...`` becomes ``--auto-mask must
+    be ...`` when the value came from the command line, ``auto_mask (preset FILE) must be ...``
+    when it came from the preset."""
+    head, sep, rest = message.partition(" ")
+    if head not in SETTING_DESTS or not sep:
+        return message
+    if head in flags:
+        return f"--{head.replace('_', '-')} {rest}"
+    if preset is not None:
+        return f"{head} (preset {preset!r}) {rest}"
+    return message
+
+
+def check_mask_dir(settings: Any, *, from_flag: bool, preset: str | None) -> None:
+    """A mask folder that is not there is a usage error: masks must never be lost silently."""
+    import os
+
+    if not settings.masks or settings.mask_dir is None or os.path.isdir(settings.mask_dir):
+        return
+    where = "--mask-dir" if from_flag else f"mask_dir in preset {preset!r}"
+    what = "is not a folder" if os.path.lexists(settings.mask_dir) else "does not exist"
+    raise PipelineInputError(
+        f"{where}: {settings.mask_dir!r} {what}; no mask would be found (use --no-masks to develop without masks)"
+    )
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -204,7 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         executor_name = _take_executor(ns, preset, overrides)
         if quiet:
             overrides["progress"] = False
-        settings = build_settings(preset, overrides)
+        try:
+            settings = build_settings(preset, overrides)
+        except PipelineInputError as exc:
+            raise PipelineInputError(flag_message(str(exc), list(overrides), ns.get("config"))) from None
+        check_mask_dir(settings, from_flag="mask_dir" in overrides, preset=ns.get("config"))
         executor = _build_executor(executor_name, ns, settings, jobs_given="jobs" in overrides or "jobs" in preset)
         outdir = Path(ns["output_dir"])
         if settings.report:
@@ -233,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if executor is not None:
             executor.close()
 
+    from collections import Counter
+
     s = result.summary
     if not quiet:
         line = (
@@ -242,10 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         reasons = result.report.get("passed_over_reasons") or {}
         if reasons:
-            from collections import Counter
-
             by_reason = Counter(reasons.values()).most_common()
             line += " [" + ", ".join(f"{n} {why}" for why, n in by_reason) + "]"
+        skipped = Counter(r["reason"] for r in result.records if r["status"] == "skipped").most_common()
+        if skipped:
+            line += "; skipped: " + ", ".join(f"{n} {why}" for why, n in skipped)
         if s.get("not_run"):
             line += f"; {s['not_run']} not run (interrupted)"
         if settings.report and result.report_error is None:
