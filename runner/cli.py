@@ -147,7 +147,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
 def flag_message(message: str, flags: Sequence[str], preset: str | None) -> str:
     """A settings error in the user's words: ``auto_mask must be ...`` becomes ``--auto-mask must
-    be ...`` when the value came from the command line, ``auto_mask (preset FILE) must be ...``
+    be ...`` when the value came from the command line, ``auto_mask must be ... (preset FILE)``
     when it came from the preset."""
     head, sep, rest = message.partition(" ")
     if head not in SETTING_DESTS or not sep:
@@ -155,7 +155,7 @@ def flag_message(message: str, flags: Sequence[str], preset: str | None) -> str:
     if head in flags:
         return f"--{head.replace('_', '-')} {rest}"
     if preset is not None:
-        return f"{head} (preset {preset!r}) {rest}"
+        return f"{message} (preset {preset!r})"
     return message
 
 
