@@ -8,6 +8,10 @@ Library use (what a photo tool calls)::
                                                            # (see examples/complete_with_mask.py)
     result.image      # float32 H x W x 3, display-referred [0, 1] (or scene-linear, output="linear")
     result.timings    # {"read": s, "develop": s, "mask": s, "complete": s, "total": s}
+    result.save("IMG_0001.tif")   # 16-bit TIFF with ICC profile and EXIF, written atomically
+
+``process`` takes a path, the file's bytes, a binary file object or an ``isp.RawFrame``; masks
+follow one rule (:func:`holes_from_array`), the same the command line applies to mask PNGs.
 
 Command line: ``rawcomplete INPUT... -o OUTDIR [options]`` (also ``python pipeline.py`` and
 ``python -m pipeline``); see :mod:`runner.cli`. Heavy modules (the ISP's Numba kernels, torch)
@@ -16,14 +20,18 @@ are imported only when a file is processed, so ``import pipeline`` and ``--help`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, Mapping, Union
 
 import numpy as np
 
+from rawcomplete_errors import RawcompleteError
 from runner.errors import (
     MaskFileError,
     OutputError,
@@ -31,12 +39,14 @@ from runner.errors import (
     PipelineInputError,
     WorkerCrashError,
 )
-from runner.settings import DEFAULT_DEFECT_THRESHOLD, check_choice
+from runner.settings import DEFAULT_DEFECT_THRESHOLD, FORMAT_EXTENSIONS, check_choice
 
 __all__ = [
     "Pipeline",
     "Result",
     "CompletionConfig",
+    "holes_from_array",
+    "format_for_path",
     "PipelineError",
     "PipelineInputError",
     "MaskFileError",
@@ -50,6 +60,14 @@ log = logging.getLogger("rawcomplete")
 Output = Literal["display", "linear"]
 Method = Literal["auto", "gan", "biharmonic"]
 AutoMask = Literal["none", "defects"]
+#: What :meth:`Pipeline.process` reads: a path, the file's bytes, a binary file object or a frame.
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO, Any]
+
+#: File name suffix -> output format of :meth:`Result.save` when ``format`` is None (a TIFF of a
+#: ``output="linear"`` result is float32, ``"tiff32f"``).
+SUFFIX_FORMATS: Mapping[str, str] = {
+    ".tif": "tiff16", ".tiff": "tiff16", ".png": "png16", ".jpg": "jpeg", ".jpeg": "jpeg",
+}
 
 # Per process: set once the GAN weights turned out to be unavailable, so "auto" stops trying.
 _GAN_UNAVAILABLE: str | None = None
@@ -103,10 +121,14 @@ class Result:
     isp : isp.ISPResult
         The ISP's result (frame, white-balance gains, opcodes applied, effective config).
     completion_method : str or None
-        ``"gan"`` or ``"biharmonic"`` when pixels were completed, else None.
+        What actually ran: ``"biharmonic"``, ``"gan"`` or ``"gan+biharmonic"`` (method "auto"
+        with both small and large hole groups) when pixels were completed, else None. Never "auto".
     output : {"display", "linear"}
     defects_found : int
         Number of defective photosites detected (``auto_mask="defects"``), else 0.
+    completion_groups : Mapping[str, int]
+        Number of 8-connected hole groups completed by each method, e.g. ``{"biharmonic": 12,
+        "gan": 1}``; empty when nothing was completed.
     """
 
     image: np.ndarray
@@ -117,6 +139,83 @@ class Result:
     completion_method: str | None
     output: str
     defects_found: int = 0
+    completion_groups: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        quality: int = 95,
+        metadata: Any = True,
+        compress: str = "none",
+        overwrite: bool = True,
+        software: str | None = None,
+    ) -> Path:
+        """Write :attr:`image` to ``path`` as the command line does: same encoder, ICC profile,
+        camera metadata and atomic write (a temporary file beside ``path``, then a rename).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The output file; its folder is created.
+        format : {"tiff16", "tiff32f", "png16", "png8", "jpeg"}, optional
+            None: from the suffix (``.tif``/``.tiff`` -> tiff16, or tiff32f for an
+            ``output="linear"`` result; ``.png`` -> png16; ``.jpg``/``.jpeg`` -> jpeg).
+        quality : int
+            JPEG quality 1..100.
+        metadata : bool or runner.writers.OutputMetadata
+            True: the RAW's make, model, date, exposure, f-number, ISO, focal length (EXIF);
+            False: none; or the metadata to write.
+        compress : {"none", "deflate", "zstd"}
+            TIFF compression (lossless, with a horizontal predictor); ignored for PNG / JPEG.
+        overwrite : bool
+            False: refuse an existing ``path`` (:class:`OutputError`).
+        software : str, optional
+            The Software tag (default ``"rawcomplete <version>"``).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        PipelineInputError
+            Unknown format or suffix, or a quality out of range.
+        OutputError
+            The file cannot be written.
+        """
+        from runner.icc import icc_kind, profile_for
+        from runner.writers import OutputMetadata, write_image
+
+        fmt = format_for_path(path, format, linear=self.output == "linear")
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+            raise PipelineInputError(f"quality must be an integer in 1..100; got {quality!r}")
+        config = self.isp.config
+        kind = icc_kind(color=config.color, linear=self.output == "linear", gamma=config.gamma)
+        if metadata is True:
+            if software is None:
+                from runner.resume import package_version
+
+                software = f"rawcomplete {package_version()}"
+            meta = OutputMetadata.from_raw(self.metadata, software=software)
+        elif metadata is False or metadata is None:
+            meta = OutputMetadata(software=software)
+        elif isinstance(metadata, OutputMetadata):
+            meta = metadata
+        else:
+            raise PipelineInputError(
+                f"metadata must be True, False or a runner.writers.OutputMetadata; got {type(metadata).__name__}"
+            )
+        image = self.image
+        codes = getattr(config, "display_codes", "none")
+        if self.completion_method is None and self.output == "display" and codes != "none" \
+                and _codes_for_format(fmt) == codes:
+            image = self.isp.display_as(codes)  # the integer codes the ISP wrote in its own pass
+        write_image(path, image, format=fmt, icc=profile_for(kind) if kind is not None else None,
+                    metadata=meta, quality=quality, compress=compress, overwrite=overwrite)
+        return Path(path)
 
     @property
     def frame(self) -> Any:
@@ -127,6 +226,107 @@ class Result:
     def metadata(self) -> Any:
         """The ``isp.RawMetadata`` of the file (make, model, ISO, exposure, ...)."""
         return self.isp.frame.metadata
+
+
+def format_for_path(path: str | os.PathLike[str], format: str | None = None, *, linear: bool = False) -> str:
+    """The output format to write ``path`` in: ``format`` when given (validated), else from the
+    suffix (see :data:`SUFFIX_FORMATS`; a TIFF is ``"tiff32f"`` when ``linear``).
+
+    Raises
+    ------
+    PipelineInputError
+        An unknown format, or a suffix that names none.
+    """
+    if format is not None:
+        if format not in FORMAT_EXTENSIONS:
+            raise PipelineInputError(f"format must be one of {', '.join(map(repr, FORMAT_EXTENSIONS))}; got {format!r}")
+        return format
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIX_FORMATS:
+        raise PipelineInputError(
+            f"cannot tell the format of {str(path)!r} from its suffix; use one of "
+            f"{', '.join(SUFFIX_FORMATS)} or pass format= ({', '.join(FORMAT_EXTENSIONS)})"
+        )
+    fmt = SUFFIX_FORMATS[suffix]
+    return "tiff32f" if fmt == "tiff16" and linear else fmt
+
+
+def _codes_for_format(fmt: str) -> str:
+    from runner.settings import DISPLAY_CODES
+
+    return DISPLAY_CODES.get(fmt, "none")
+
+
+def holes_from_array(mask: Any, *, full_scale: float | None = None, name: str = "mask") -> np.ndarray:
+    """The one rule that turns a mask into holes (library masks and the CLI's mask PNGs alike).
+
+    A pixel is a hole when its brightest colour channel is at least half of full scale, so the
+    anti-aliased edge of a white brush stroke counts from 50 % up.
+
+    - Layout: H x W, or H x W x 1 / 3 / 4 (and 2, grey + alpha); an alpha channel (the 2nd or 4th)
+      is ignored, colour channels are combined with their maximum.
+    - bool: True = hole.
+    - Integers: values only 0 and 1 (and no ``full_scale`` given): 1 = hole. Otherwise full scale
+      is ``full_scale``, else 255 for uint8, 65535 for uint16, and for other integer types 255
+      when every value is <= 255, else 65535. Negative values, or values above 65535 with no
+      ``full_scale``, are refused.
+    - Floats: full scale ``full_scale`` or 1.0 (so >= 0.5 is a hole); NaN / infinity refused.
+
+    Parameters
+    ----------
+    mask : array-like
+        The mask, in output orientation (as the developed image is shown).
+    full_scale : float, optional
+        The value of white (a mask file's bit depth says it: 255, 65535).
+    name : str
+        What to call the mask in errors (a file name).
+
+    Returns
+    -------
+    numpy.ndarray
+        bool H x W, True = hole.
+
+    Raises
+    ------
+    PipelineInputError
+        Wrong layout, dtype or values.
+    """
+    arr = np.asarray(mask)
+    if arr.ndim == 3 and arr.shape[2] in (1, 2, 3, 4):
+        if arr.shape[2] in (2, 4):
+            arr = arr[..., :-1]
+        arr = arr.max(axis=2) if arr.shape[2] > 1 else arr[..., 0]
+    if arr.ndim != 2:
+        raise PipelineInputError(f"{name} must be H x W or H x W x 1/3/4; got shape {np.shape(mask)}")
+    if arr.dtype == bool:
+        return arr.copy()
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.size == 0:
+            return np.zeros(arr.shape, dtype=bool)
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0:
+            raise PipelineInputError(f"{name} has negative values (min {lo}); expected 0 = keep, white = hole")
+        if full_scale is None:
+            if hi <= 1:
+                return arr == 1
+            if arr.dtype == np.uint8:
+                full_scale = 255.0
+            elif arr.dtype == np.uint16:
+                full_scale = 65535.0
+            elif hi <= 255:
+                full_scale = 255.0
+            elif hi <= 65535:
+                full_scale = 65535.0
+            else:
+                raise PipelineInputError(
+                    f"{name} has values up to {hi}; integer masks are 0/1, 8-bit (0..255) or 16-bit (0..65535)"
+                )
+        return arr.astype(np.float64) >= float(full_scale) / 2
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise PipelineInputError(f"{name} holds NaN or infinite values")
+        return arr >= (1.0 if full_scale is None else float(full_scale)) / 2
+    raise PipelineInputError(f"{name} must be bool, integer or float; got dtype {arr.dtype}")
 
 
 class Pipeline:
@@ -210,17 +410,21 @@ class Pipeline:
         )
 
     # ---------------------------------------------------------------------------------------
-    def process(self, source: Any, mask: np.ndarray | None = None) -> Result:
+    def process(self, source: Source, mask: Any = None) -> Result:
         """Develop ``source`` and complete the pixels under ``mask`` (and detected defects).
 
         Parameters
         ----------
-        source : str, os.PathLike or isp.RawFrame
-            A RAW file, or a frame already read with :func:`isp.read_raw`.
-        mask : numpy.ndarray, optional
-            H x W, output orientation (as the developed image is shown), True / non-zero = hole.
-            bool, integer (0 / 255 or 0 / 1) or float (>= 0.5 = hole). An empty mask, or None
-            with ``auto_mask="none"``, skips completion.
+        source : str, os.PathLike, bytes, binary file object or isp.RawFrame
+            A RAW file; its bytes (``bytes``, ``bytearray``, ``memoryview``); a file object
+            opened in binary mode (read from its current position to the end); or a frame
+            already read with :func:`isp.read_raw`. Errors about bytes name ``"<bytes>"``, about
+            a file object its ``name`` (else ``"<file object>"``).
+        mask : array-like, optional
+            H x W (or H x W x 1/3/4), output orientation (as the developed image is shown);
+            turned into holes by :func:`holes_from_array` (bool; 0/1; 0/255 or grey thresholded
+            at 50 %; float >= 0.5). An empty mask, or None with ``auto_mask="none"``, skips
+            completion.
 
         Returns
         -------
@@ -231,7 +435,7 @@ class Pipeline:
         isp.UnsupportedRawError, isp.CorruptRawError
             The file cannot be developed.
         PipelineInputError
-            ``source`` is of the wrong type, or ``mask`` has the wrong shape.
+            ``source`` is of the wrong type, or ``mask`` has the wrong shape or values.
         completion.CompletionError
             Completion failed (e.g. ``completion.WeightsError`` for ``method="gan"``).
         """
@@ -239,17 +443,9 @@ class Pipeline:
 
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
-        if isinstance(source, (str, os.PathLike)):
-            t = time.perf_counter()
-            frame = isp.read_raw(source)
-            timings["read"] = time.perf_counter() - t
-        elif isinstance(source, isp.RawFrame):
-            frame = source
-            timings["read"] = 0.0
-        else:
-            raise PipelineInputError(
-                f"source must be a path or an isp.RawFrame; got {type(source).__name__}"
-            )
+        t = time.perf_counter()
+        frame = source if isinstance(source, isp.RawFrame) else _read_source(source)
+        timings["read"] = 0.0 if frame is source else time.perf_counter() - t
 
         t = time.perf_counter()
         developed = isp.develop(frame, config=self.isp_config)
@@ -277,8 +473,9 @@ class Pipeline:
 
         t = time.perf_counter()
         method_used = None
+        groups: dict[str, int] = {}
         if holes is not None and holes.any():
-            image, method_used = self._complete(image, holes)
+            image, method_used, groups = self._complete(image, holes)
         timings["complete"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
         linear = image if self.output == "linear" else developed.linear
@@ -291,6 +488,7 @@ class Pipeline:
             completion_method=method_used,
             output=self.output,
             defects_found=defects,
+            completion_groups=groups,
         )
 
     # ---------------------------------------------------------------------------------------
@@ -299,40 +497,106 @@ class Pipeline:
             return None
         if self.completion is None:
             raise PipelineInputError("a mask was given but completion is disabled (completion=None)")
-        arr = np.asarray(mask)
-        if arr.ndim == 3 and arr.shape[2] == 1:
-            arr = arr[..., 0]
-        if arr.ndim != 2 or arr.shape != tuple(shape):
+        holes = holes_from_array(mask, name=f"{_name(frame)}: mask")
+        if holes.shape != tuple(shape):
             raise PipelineInputError(
                 f"{_name(frame)}: mask must be H x W = {shape[0]} x {shape[1]} in output orientation; "
-                f"got shape {arr.shape}"
+                f"got shape {np.shape(mask)}"
             )
-        if arr.dtype == bool:
-            return arr.copy()
-        if np.issubdtype(arr.dtype, np.integer):
-            return arr != 0
-        if np.issubdtype(arr.dtype, np.floating):
-            return arr >= 0.5
-        raise PipelineInputError(f"mask must be bool, integer or float; got dtype {arr.dtype}")
+        return holes
 
-    def _complete(self, image: np.ndarray, holes: np.ndarray) -> tuple[np.ndarray, str]:
+    def _complete(self, image: np.ndarray, holes: np.ndarray) -> tuple[np.ndarray, str, dict[str, int]]:
         global _GAN_UNAVAILABLE
         import completion
 
         cfg = self.completion
+        assert cfg is not None  # internal invariant: _validate_mask / __init__ refuse holes without it
         method = cfg.method
         if method == "auto" and _GAN_UNAVAILABLE is not None:
             method = "biharmonic"
         if method == "auto":
             try:
                 out = completion.inpaint(image, holes, space=self.output, device=cfg.device, method="auto")
-                return out, "auto"
+                return (out, *_auto_methods(holes))
             except completion.WeightsError as exc:
                 _GAN_UNAVAILABLE = str(exc)
                 log.warning("GAN weights unavailable (%s); completing with the biharmonic method", exc)
                 method = "biharmonic"
         out = completion.inpaint(image, holes, space=self.output, device=cfg.device, method=method)
-        return out, method
+        return out, method, {method: _count_groups(holes)}
+
+
+def _count_groups(holes: np.ndarray) -> int:
+    from scipy import ndimage
+
+    return int(ndimage.label(holes, structure=np.ones((3, 3), bool))[1])
+
+
+def _auto_methods(holes: np.ndarray) -> tuple[str, dict[str, int]]:
+    """What ``completion.inpaint(method="auto")`` ran on ``holes``: its rule is biharmonic for
+    8-connected groups of at most ``AUTO_SMALL_GROUP_PIXELS`` pixels, the GAN for larger ones."""
+    from scipy import ndimage
+
+    from completion.inpaint import AUTO_SMALL_GROUP_PIXELS
+
+    labels, n = ndimage.label(holes, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    small = int((sizes <= AUTO_SMALL_GROUP_PIXELS).sum())
+    groups = {name: k for name, k in (("gan", n - small), ("biharmonic", small)) if k}
+    return "+".join(groups), groups
+
+
+def _read_source(source: Any) -> Any:
+    """Read a path, bytes or a binary file object into an ``isp.RawFrame``."""
+    import isp
+
+    if isinstance(source, (str, os.PathLike)):
+        return isp.read_raw(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, label = bytes(source), "<bytes>"
+    elif callable(getattr(source, "read", None)):
+        name = getattr(source, "name", None)
+        label = str(name) if isinstance(name, (str, os.PathLike)) else "<file object>"
+        try:
+            data = source.read()
+        except (OSError, ValueError) as exc:  # closed, not readable
+            raise PipelineInputError(f"{label}: cannot read the file object: {exc}") from None
+        if not isinstance(data, (bytes, bytearray)):
+            raise PipelineInputError(
+                f"{label}: the file object returned {type(data).__name__}; open the file in binary mode ('rb')"
+            )
+        data = bytes(data)
+    else:
+        raise PipelineInputError(
+            "source must be a path, bytes, a binary file object or an isp.RawFrame; "
+            f"got {type(source).__name__}"
+        )
+    # isp.read_raw reads files (LibRaw and the TIFF scan take a path): a private temporary one
+    fd, tmp = tempfile.mkstemp(prefix="rawcomplete-", suffix=".raw")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            frame = isp.read_raw(tmp)
+        except RawcompleteError as exc:
+            raise _renamed(exc, tmp, label) from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    return dataclasses.replace(frame, path=None)
+
+
+def _renamed(exc: BaseException, tmp: str, label: str) -> BaseException:
+    """``exc`` with the temporary file's name replaced by ``label``, of the same class."""
+    message = str(exc).replace(tmp, label)
+    if label not in message:
+        message = f"{label}: {message}"
+    try:
+        return type(exc)(message)
+    except Exception:  # noqa: BLE001 - a class with another signature: keep the hierarchy's root
+        return PipelineInputError(message)
 
 
 def _dilate3(mask: np.ndarray) -> np.ndarray:

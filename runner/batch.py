@@ -215,8 +215,11 @@ def run_batch(
         counts[rec["status"]] += 1
         if rec["status"] == "failed":
             _log_failure(rec)
+        elif rec["status"] == "skipped":
+            log.info("skipped %s: %s", rec["input"], rec["reason"])
 
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     bar = tqdm(
         total=total,
@@ -225,13 +228,16 @@ def run_batch(
         file=sys.stderr,
         dynamic_ncols=True,
     )
+    bar.set_postfix_str(_bar_text(counts, None), refresh=False)
     bar.update(len(records))
-    bar.set_postfix(counts, refresh=False)
     interrupted = False
     own_executor = executor is None
     if executor is None:
         executor = make_executor(settings.executor, jobs=min(settings.jobs, max(1, len(tasks))))
     finished: set[int] = set()
+    # log lines go through the bar (printed above it), not onto its line
+    redirect = logging_redirect_tqdm(loggers=[log, logging.getLogger()])
+    redirect.__enter__()
     try:
         for rec in executor.run(process_file, tasks):
             records.append(rec)
@@ -241,8 +247,9 @@ def run_batch(
                 _log_failure(rec)
             for message in rec.get("warnings") or ():
                 log.warning("%s", message if rec["input"] in message else f"{rec['input']}: {message}")
+            # postfix first: update() refreshes the line, so the counts shown include this file
+            bar.set_postfix_str(_bar_text(counts, rec["input"]), refresh=False)
             bar.update(1)
-            bar.set_postfix(counts, refresh=False)
     except KeyboardInterrupt:
         interrupted = True
         log.error("interrupted: %d file(s) not processed", len(tasks) - len(finished))
@@ -252,6 +259,7 @@ def run_batch(
                 rec.update(status="not_run", reason="interrupted")
                 records.append(rec)
     finally:
+        redirect.__exit__(None, None, None)
         bar.close()
         if own_executor:
             executor.close()
@@ -309,6 +317,12 @@ def run_batch(
         report=report,
         report_error=report_error,
     )
+
+
+def _bar_text(counts: dict[str, int], last: str | None) -> str:
+    """The progress bar's postfix: the counts and the file that finished last."""
+    text = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("done", "failed", "skipped"))
+    return text if last is None else f"{text} | {Path(last).name}"
 
 
 def _log_failure(rec: dict[str, Any]) -> None:

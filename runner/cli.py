@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from runner.errors import PipelineInputError
+from runner.masks import check_mask_dir
 from runner.settings import DEFAULT_DEFECT_THRESHOLD, FORMAT_EXTENSIONS, build_settings, load_preset
 
 log = logging.getLogger("rawcomplete")
@@ -145,6 +146,20 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     log.propagate = False
 
 
+def flag_message(message: str, flags: Sequence[str], preset: str | None) -> str:
+    """A settings error in the user's words: ``auto_mask must be ...`` becomes ``--auto-mask must
+    be ...`` when the value came from the command line, ``auto_mask must be ... (preset FILE)``
+    when it came from the preset."""
+    head, sep, rest = message.partition(" ")
+    if head not in SETTING_DESTS or not sep:
+        return message
+    if head in flags:
+        return f"--{head.replace('_', '-')} {rest}"
+    if preset is not None:
+        return f"{message} (preset {preset!r})"
+    return message
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -205,7 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         executor_name = _take_executor(ns, preset, overrides)
         if quiet:
             overrides["progress"] = False
-        settings = build_settings(preset, overrides)
+        try:
+            settings = build_settings(preset, overrides)
+        except PipelineInputError as exc:
+            raise PipelineInputError(flag_message(str(exc), list(overrides), ns.get("config"))) from None
+        check_mask_dir(settings, where="--mask-dir" if "mask_dir" in overrides else f"mask_dir in preset {ns.get('config')!r}")
         executor = _build_executor(executor_name, ns, settings, jobs_given="jobs" in overrides or "jobs" in preset)
         outdir = Path(ns["output_dir"])
         if settings.report:
@@ -234,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if executor is not None:
             executor.close()
 
+    from collections import Counter
+
     s = result.summary
     if not quiet:
         line = (
@@ -243,10 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         reasons = result.report.get("passed_over_reasons") or {}
         if reasons:
-            from collections import Counter
-
             by_reason = Counter(reasons.values()).most_common()
             line += " [" + ", ".join(f"{n} {why}" for why, n in by_reason) + "]"
+        skipped = Counter(r["reason"] for r in result.records if r["status"] == "skipped").most_common()
+        if skipped:
+            line += "; skipped: " + ", ".join(f"{n} {why}" for why, n in skipped)
         if s.get("not_run"):
             line += f"; {s['not_run']} not run (interrupted)"
         if settings.report and result.report_error is None:

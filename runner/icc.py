@@ -113,6 +113,16 @@ def build_rgb_profile(description: str, curve: float | np.ndarray | None) -> byt
     return header + table + data
 
 
+def icc_kind(*, color: str, linear: bool, gamma: str | float) -> Literal["srgb", "linear", "bt709"] | float | None:
+    """Which profile (:func:`profile_for`'s argument) describes an output: None for camera RGB
+    (``color="raw"``), ``"linear"`` for scene-linear data, else the ISP's ``gamma``."""
+    if color == "raw":
+        return None
+    if linear:
+        return "linear"
+    return gamma  # type: ignore[return-value]
+
+
 def _bt709_decode(n: int = 1024) -> np.ndarray:
     v = np.linspace(0.0, 1.0, n)
     return np.where(v < 0.081, v / 4.5, ((v + 0.099) / 1.099) ** (1 / 0.45))

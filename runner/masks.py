@@ -3,7 +3,8 @@
 A mask is in OUTPUT orientation (as the developed image is shown, rotation applied) and has the
 developed image's height and width. Grey, RGB, RGBA (alpha ignored), palette and 1-bit PNGs are
 accepted at 8 or 16 bits; a pixel is a hole when its brightest colour channel is at least half of
-full scale (so anti-aliased edges of a white brush stroke count from 50 % up).
+full scale (so anti-aliased edges of a white brush stroke count from 50 % up): the one rule of
+:func:`pipeline.holes_from_array`, which library masks follow too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 MASK_SUFFIX = ".mask.png"
 
 
-def check_mask_dir(settings: Settings) -> None:
+def check_mask_dir(settings: Settings, *, where: str = "--mask-dir") -> None:
     """Refuse a mask folder that is not there, before any work: masks must never be lost silently.
 
     Nothing is checked when masks are off.
@@ -30,13 +31,16 @@ def check_mask_dir(settings: Settings) -> None:
     Raises
     ------
     PipelineInputError
-        Naming the flag and the folder, when ``--mask-dir`` (or a preset's ``mask_dir``) is not a folder.
+        Naming ``where`` (the flag, or the preset key and file) and the folder, when ``mask_dir`` is
+        not a folder.
     """
     if settings.mask_dir is None or not settings.masks:
         return
     if not os.path.isdir(settings.mask_dir):
         what = "does not exist" if not os.path.lexists(settings.mask_dir) else "is not a folder"
-        raise PipelineInputError(f"--mask-dir {settings.mask_dir!r} {what}")
+        raise PipelineInputError(
+            f"{where} {settings.mask_dir!r} {what}; no mask would be found (use --no-masks to develop without masks)"
+        )
 
 
 def sidecar_path(raw: Path, *, rel_dir: str = "", mask_dir: str | os.PathLike[str] | None = None) -> Path | None:
@@ -130,11 +134,13 @@ def read_mask_png(path: str | os.PathLike[str], *, shape: tuple[int, int] | None
                     full = 1.0
                 else:
                     raise MaskFileError(f"mask {str(path)!r}: unsupported image mode {mode!r}; expected a grey or RGB PNG")
-                if arr.ndim == 3:
-                    arr = arr.max(axis=2)
-                holes = arr.astype(np.float64) >= full / 2
+                from pipeline import holes_from_array
+
+                holes = holes_from_array(arr, full_scale=full, name=f"mask {str(path)!r}")
     except MaskFileError:
         raise
+    except PipelineInputError as exc:
+        raise MaskFileError(str(exc)) from None
     except Image.DecompressionBombError as exc:
         raise MaskFileError(f"mask {str(path)!r} is far larger than any image this runner develops: {exc}") from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:

@@ -100,11 +100,9 @@ def pipeline_for(settings: Settings) -> Any:
 
 def icc_kind(settings: Settings) -> Any:
     """Which ICC profile describes the output: None for camera RGB (``color="raw"``)."""
-    if settings.color == "raw":
-        return None
-    if settings.linear:
-        return "linear"
-    return settings.gamma  # "srgb" | "bt709" | "linear" | float
+    from runner.icc import icc_kind as kind_for
+
+    return kind_for(color=settings.color, linear=settings.linear, gamma=settings.gamma)
 
 
 def _maybe_crash_for_tests(path: str) -> None:
@@ -266,28 +264,19 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
     try:
         _maybe_crash_for_tests(task.input)
         from runner.resume import fingerprint, write_sidecar
-        from runner.writers import OutputMetadata, write_image
+        from runner.writers import OutputMetadata
 
         frame, result, seconds = develop_task(task)
 
         t = time.perf_counter()
-        from runner.icc import profile_for
         from runner.resume import package_version
 
-        kind = icc_kind(settings)
-        software = f"rawcomplete {package_version()}"
-        image = result.image
-        codes = result.isp.config.display_codes
-        if result.completion_method is None and settings.output_space == "display" and codes != "none":
-            # nothing completed: the integer codes the ISP wrote in its own pass
-            image = result.isp.display_as(codes)
-        write_image(
+        # the library's own save: same encoder, ICC profile, metadata and atomic write
+        result.save(
             task.output,
-            image,
-            format=settings.format,
-            icc=profile_for(kind) if kind is not None else None,
-            metadata=OutputMetadata.from_raw(frame.metadata, software=software),
+            settings.format,
             quality=settings.quality,
+            metadata=OutputMetadata.from_raw(frame.metadata, software=f"rawcomplete {package_version()}"),
             overwrite=True,
         )
         fp = fingerprint(task.input, settings.processing(), mask_path=task.mask_path)

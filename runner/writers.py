@@ -26,6 +26,12 @@ from runner.errors import OutputError
 
 PARTIAL_SUFFIX = ".rawcomplete-partial"
 
+#: TIFF compressions and their tifffile arguments (lossless; the predictor differences rows).
+TIFF_COMPRESSIONS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "deflate": {"compression": "zlib", "predictor": True},
+}
+
 
 @dataclass(frozen=True)
 class OutputMetadata:
@@ -245,6 +251,7 @@ def write_image(
     metadata: OutputMetadata | None = None,
     quality: int = 95,
     description: str | None = None,
+    compress: str = "none",
     overwrite: bool = True,
 ) -> int:
     """Encode ``image`` and write it atomically to ``path``; returns the file size in bytes.
@@ -264,6 +271,8 @@ def write_image(
         JPEG quality 1..100.
     description
         TIFF ImageDescription / PNG tEXt "Description".
+    compress
+        TIFF only: ``"none"`` or ``"deflate"`` (zlib, with a horizontal predictor: lossless).
 
     Raises
     ------
@@ -272,6 +281,8 @@ def write_image(
     """
     meta = metadata or OutputMetadata()
     path = Path(path)
+    if compress not in TIFF_COMPRESSIONS:
+        raise OutputError(f"compress must be one of {', '.join(map(repr, TIFF_COMPRESSIONS))}; got {compress!r}")
     if image.ndim != 3 or image.shape[2] != 3:
         raise OutputError(f"cannot write {str(path)!r}: expected an H x W x 3 image, got shape {image.shape}")
     try:
@@ -290,6 +301,7 @@ def write_image(
                     software=meta.software,
                     datetime=meta.datetime,
                     extratags=_tiff_extratags(meta),
+                    **TIFF_COMPRESSIONS[compress],
                 )
             elif format in ("png16", "png8"):
                 from runner.png import encode_png

@@ -395,19 +395,3 @@ def test_named_non_raw_file_is_a_usage_error_and_qtk_is_a_raw(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_missing_mask_dir_is_a_usage_error_naming_the_flag(tmp_path, samples_dir):
-    _need_samples(samples_dir)
-    raw = samples_dir / "scene_bggr.dng"
-    proc = run_cli([raw, "-o", tmp_path / "out", "--mask-dir", tmp_path / "nowhere"], cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert "--mask-dir" in proc.stderr and "does not exist" in proc.stderr
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    (tmp_path / "p.toml").write_text('mask_dir = "gone"\n')  # a preset's folder is checked the same way
-    proc = run_cli([raw, "-o", tmp_path / "out", "--config", tmp_path / "p.toml"], cwd=tmp_path)
-    assert proc.returncode == 2 and "does not exist" in proc.stderr, proc.stderr
-
-
-def test_option_prefixes_are_not_accepted(tmp_path, samples_dir):
-    _need_samples(samples_dir)
-    proc = run_cli([samples_dir / "scene_bggr.dng", "-o", tmp_path / "out", "--qual", "90"], cwd=tmp_path)
-    assert proc.returncode == 2 and "--qual" in proc.stderr, proc.stderr

@@ -125,7 +125,7 @@ def test_bad_arguments(sample):
     pipe = Pipeline(completion="biharmonic")
     with pytest.raises(PipelineInputError, match=r"mask must be H x W = \d+ x \d+.*got shape \(3, 4\)"):
         pipe.process(sample, mask=np.zeros((3, 4), bool))
-    with pytest.raises(PipelineInputError, match="path or an isp.RawFrame"):
+    with pytest.raises(PipelineInputError, match="a path, bytes, a binary file object or an isp.RawFrame"):
         pipe.process(42)
     with pytest.raises(PipelineInputError, match="'display', 'linear'"):
         Pipeline(output="log")
@@ -188,7 +188,9 @@ def test_default_gan_completion(sample):
     res = pipe.process(sample, mask=holes)
     assert res.completion_method == "gan"
     np.testing.assert_array_equal(res.image[~holes], plain.image[~holes])
-    assert np.isfinite(res.image).all() and res.image[holes].std() >= 0
+    assert np.isfinite(res.image).all()
+    # a plausible fill on this smooth scene: near what the RAW holds there (a black or random hole is not)
+    assert np.abs(res.image[holes] - plain.image[holes]).mean() < 0.1
 
 
 def test_auto_method_falls_back_to_biharmonic_without_weights(sample, monkeypatch, caplog):

@@ -1,0 +1,89 @@
+"""Command-line usability: missing mask folders are usage errors, messages name flags, no
+abbreviated options, skip reasons in the log and summary, log lines routed around the bar."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_cli import run_cli  # noqa: E402
+
+
+@pytest.fixture()
+def one_raw(tmp_path, samples_dir) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(samples_dir / "scene_rggb.dng", src / "a.dng")
+    return src
+
+
+def test_missing_mask_dir_is_a_usage_error(tmp_path, one_raw):
+    proc = run_cli([one_raw, "-o", tmp_path / "out", "--mask-dir", tmp_path / "nope"], cwd=tmp_path)
+    assert proc.returncode == 2 and "--mask-dir" in proc.stderr and "does not exist" in proc.stderr
+    (tmp_path / "p.toml").write_text('mask_dir = "masks"\n')
+    proc = run_cli([one_raw, "-o", tmp_path / "out", "--config", tmp_path / "p.toml"], cwd=tmp_path)
+    assert proc.returncode == 2 and "mask_dir in preset" in proc.stderr and "p.toml" in proc.stderr
+    (tmp_path / "file").write_text("x")
+    proc = run_cli([one_raw, "-o", tmp_path / "out", "--mask-dir", tmp_path / "file"], cwd=tmp_path)
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    # --no-masks: the folder is not needed
+    proc = run_cli([one_raw, "-o", tmp_path / "out", "--config", tmp_path / "p.toml", "--no-masks", "-q"],
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_errors_name_flags_and_no_abbreviations(tmp_path, one_raw):
+    proc = run_cli([one_raw, "-o", tmp_path / "out", "--auto-mask", "dust"], cwd=tmp_path)
+    assert proc.returncode == 2 and "--auto-mask must be one of 'none', 'defects'" in proc.stderr
+    (tmp_path / "p.toml").write_text('auto_mask = "dust"\n')
+    proc = run_cli([one_raw, "-o", tmp_path / "out", "--config", tmp_path / "p.toml"], cwd=tmp_path)
+    assert proc.returncode == 2 and "auto_mask must be one of" in proc.stderr and "(preset '" in proc.stderr
+    proc = run_cli([one_raw, "-o", tmp_path / "out", "--format", "jpeg", "--qual", "90"], cwd=tmp_path)
+    assert proc.returncode == 2 and "unrecognized arguments: --qual" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_skip_reasons_in_log_and_summary(tmp_path, one_raw):
+    args = [one_raw, "-o", tmp_path / "out", "--method", "biharmonic"]
+    assert run_cli(args, cwd=tmp_path).returncode == 0
+    proc = run_cli([*args, "-v"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped " + str(one_raw / "a.dng") + ": output exists" in proc.stderr
+    assert "skipped: 1 output exists (use --overwrite" in proc.stderr
+    proc = run_cli([*args, "--resume"], cwd=tmp_path)
+    assert "skipped: 1 complete (same input, mask and settings)" in proc.stderr
+
+
+def test_log_lines_go_through_the_bar_and_postfix(tmp_path, monkeypatch):
+    from runner import batch
+    from runner.settings import Settings
+
+    seen: list[str] = []
+
+    class Spy:
+        def run(self, fn, tasks):
+            for task in tasks:
+                log = logging.getLogger("rawcomplete")
+                seen.extend(type(h).__name__ for h in log.handlers)
+                rec = batch.new_record(task)
+                rec.update(status="done")
+                yield rec
+
+        def close(self):
+            pass
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.dng").write_bytes(b"II*\x00" + b"\x00" * 16)
+    handler = logging.StreamHandler(sys.stderr)
+    log = logging.getLogger("rawcomplete")
+    monkeypatch.setattr(log, "handlers", [handler])
+    batch.run_batch([tmp_path / "in"], tmp_path / "out", Settings(progress=False), executor=Spy())
+    assert seen == ["_TqdmLoggingHandler"] and log.handlers == [handler]  # restored afterwards
+    assert batch._bar_text({"done": 2, "failed": 1, "skipped": 0}, "/a/b/IMG_7.dng") == \
+        "2 done, 1 failed, 0 skipped | IMG_7.dng"
