@@ -12,6 +12,7 @@ Prints files/min and ratios, plus the mean seconds per stage from the batch repo
 Usage::
 
     python benchmarks/bench_pipeline.py [--files 16] [--size 1536x2048] [--jobs 1 2] [--mask]
+                                        [--compress none zstd deflate]
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def run_cli(src: Path, out: Path, jobs: int, report: Path, extra: list[str]) -> 
     return elapsed
 
 
+def folder_mb(folder: Path, n: int) -> float:
+    """Mean size of the TIFFs in ``folder``, MB."""
+    return sum(p.stat().st_size for p in folder.glob("*.tif")) / n / 1e6
+
+
 def run_reference(src: Path, out: Path) -> float:
     import rawpy
     import tifffile
@@ -84,6 +90,8 @@ def main() -> None:
     parser.add_argument("--size", default="1536x2048", help="H x W of each synthetic frame")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--mask", action="store_true", help="give every file a sidecar mask (biharmonic completion)")
+    parser.add_argument("--compress", nargs="+", default=["none", "zstd", "deflate"],
+                        help="TIFF codecs to time at --jobs 1 (the first: also at every --jobs)")
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.lower().split("x"))
 
@@ -96,22 +104,27 @@ def main() -> None:
               + (", each with a mask" if args.mask else ""))
         ref_s = run_reference(src, tmp / "ref")
         ref_rate = args.files / ref_s * 60
-        rows = [("rawpy LINEAR + tifffile (1 process)", ref_s, ref_rate)]
+        ref_mb = folder_mb(tmp / "ref", args.files)
+        rows = [("rawpy LINEAR + tifffile (1 process)", ref_s, ref_rate, ref_mb)]
         stages = {}
-        for jobs in args.jobs:
-            report = tmp / f"report_{jobs}.json"
-            secs = run_cli(src, tmp / f"out_{jobs}", jobs, report, extra)
-            rows.append((f"rawcomplete --jobs {jobs}", secs, args.files / secs * 60))
+        runs = [(jobs, args.compress[0]) for jobs in args.jobs]
+        runs += [(args.jobs[0], codec) for codec in args.compress[1:]]
+        for jobs, codec in runs:
+            report = tmp / f"report_{jobs}_{codec}.json"
+            out = tmp / f"out_{jobs}_{codec}"
+            secs = run_cli(src, out, jobs, report, [*extra, "--compress", codec])
+            rows.append((f"rawcomplete --jobs {jobs} --compress {codec}", secs, args.files / secs * 60,
+                         folder_mb(out, args.files)))
             recs = json.loads(report.read_text())["records"]
-            stages[jobs] = {k: float(np.mean([r["seconds"].get(k, 0.0) for r in recs]))
+            stages[f"--jobs {jobs} --compress {codec}"] = {k: float(np.mean([r["seconds"].get(k, 0.0) for r in recs]))
                             for k in ("read", "develop", "mask", "complete", "write", "total")}
         base = rows[1][2]
-        print(f"{'':40s} {'seconds':>8s} {'files/min':>10s} {'vs rawpy':>9s} {'vs jobs 1':>9s}")
-        for name, secs, rate in rows:
-            print(f"{name:40s} {secs:8.2f} {rate:10.1f} {rate / ref_rate:9.2f} {rate / base:9.2f}")
+        print(f"{'':44s} {'seconds':>8s} {'files/min':>10s} {'vs rawpy':>9s} {'vs row 2':>9s} {'MB/file':>8s} {'vs rawpy':>8s}")
+        for name, secs, rate, mb in rows:
+            print(f"{name:44s} {secs:8.2f} {rate:10.1f} {rate / ref_rate:9.2f} {rate / base:9.2f} {mb:8.1f} {mb / ref_mb:8.2f}")
         print("mean seconds per file and stage (inside the workers):")
-        for jobs, st in stages.items():
-            print(f"  --jobs {jobs}: " + ", ".join(f"{k} {v:.3f}" for k, v in st.items()))
+        for name, st in stages.items():
+            print(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in st.items()))
 
 
 if __name__ == "__main__":

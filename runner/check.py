@@ -73,7 +73,7 @@ DEFAULT_REFERENCE_SIZE = 512
 #: lowest PSNR (dB, peak 1) at the reference's scale; largest difference of any statistic.
 TOLERANCES: Mapping[str, float] = {"max": 2e-3, "psnr": 60.0, "stats": 1e-3}
 #: Settings that change the file a batch writes but not the image a check compares.
-NOT_RECORDED = ("format", "quality")
+NOT_RECORDED = ("format", "quality", "compress")
 #: Metadata whose change is a failure; the other fields are descriptive (reported only).
 DECISIVE_METADATA = (
     "cfa", "black_levels", "white_level", "flip", "wb_gains", "color_matrix", "opcodes_applied",

@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", metavar="FMT",
                    help=f"{', '.join(FORMAT_EXTENSIONS)} (default tiff16; tiff32f = float32 linear TIFF)")
     g.add_argument("--quality", type=int, metavar="Q", help="JPEG quality 1-100 (default 95)")
+    g.add_argument("--compress", metavar="CODEC",
+                   help="TIFF compression: none (default), deflate or zstd; lossless, with a predictor")
     g.add_argument("--overwrite", action=argparse.BooleanOptionalAction, help="replace existing outputs")
     g.add_argument("--resume", action=argparse.BooleanOptionalAction,
                    help="skip outputs already complete for the same input and settings; re-make stale ones")
@@ -131,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SETTING_DESTS = (
-    "wb", "denoise", "demosaic", "color", "gamma", "linear", "lens_shading", "format", "quality", "overwrite",
+    "wb", "denoise", "demosaic", "color", "gamma", "linear", "lens_shading", "format", "quality", "compress", "overwrite",
     "resume", "report", "method", "device", "masks", "mask_dir", "auto_mask", "defect_threshold",
     "jobs", "executor", "progress", "timeout", "max_pixels",
 )

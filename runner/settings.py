@@ -87,6 +87,7 @@ class Settings:
     linear: bool = False
     format: str = "tiff16"
     quality: int = 95
+    compress: str = "none"
     # completion
     method: str = "auto"
     device: str = "auto"
@@ -106,7 +107,7 @@ class Settings:
 
     PROCESSING_FIELDS = (
         "wb", "denoise", "color", "gamma", "lens_shading", "linear", "format", "quality",
-        "method", "auto_mask", "defect_threshold", "demosaic",
+        "compress", "method", "auto_mask", "defect_threshold", "demosaic",
     )
 
     def __post_init__(self) -> None:
@@ -126,6 +127,17 @@ class Settings:
                 raise PipelineInputError(f"{name} must be true or false; got {getattr(self, name)!r}")
         if not isinstance(self.quality, int) or isinstance(self.quality, bool) or not 1 <= self.quality <= 100:
             raise PipelineInputError(f"quality must be an integer in 1..100; got {self.quality!r}")
+        from runner.writers import TIFF_COMPRESSIONS
+
+        if self.compress not in TIFF_COMPRESSIONS:
+            raise PipelineInputError(
+                f"compress must be one of {', '.join(map(repr, TIFF_COMPRESSIONS))}; got {self.compress!r}"
+            )
+        if self.compress != "none" and not self.format.startswith("tiff"):
+            raise PipelineInputError(
+                f"compress {self.compress!r} applies to TIFF output only; format is {self.format!r} "
+                "(PNG is always deflate-compressed, JPEG lossy)"
+            )
         if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 1:
             raise PipelineInputError(f"jobs must be an integer >= 1; got {self.jobs!r}")
         object.__setattr__(self, "defect_threshold",

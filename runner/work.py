@@ -276,6 +276,7 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
             task.output,
             settings.format,
             quality=settings.quality,
+            compress=settings.compress,
             metadata=OutputMetadata.from_raw(frame.metadata, software=f"rawcomplete {package_version()}"),
             overwrite=True,
         )

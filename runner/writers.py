@@ -26,10 +26,14 @@ from runner.errors import OutputError
 
 PARTIAL_SUFFIX = ".rawcomplete-partial"
 
-#: TIFF compressions and their tifffile arguments (lossless; the predictor differences rows).
+#: TIFF compressions and their tifffile arguments: lossless, with the horizontal predictor
+#: (differences along rows). ``zstd`` is encoded by imagecodecs (a dependency); ``deflate`` is
+#: the most widely read (libtiff, Photoshop, every raw converter), ``zstd`` about 5x faster to
+#: write at the same size (libtiff >= 4.0.10, darktable, GIMP, tifffile read it).
 TIFF_COMPRESSIONS: dict[str, dict[str, Any]] = {
     "none": {},
     "deflate": {"compression": "zlib", "predictor": True},
+    "zstd": {"compression": "zstd", "predictor": True},
 }
 
 
@@ -242,6 +246,17 @@ def exif_bytes(meta: OutputMetadata) -> bytes:
     return ex.tobytes()
 
 
+def _tiff_compression(compress: str) -> dict[str, Any]:
+    """tifffile's arguments for ``compress``; a codec that is not installed is an OutputError."""
+    args = TIFF_COMPRESSIONS[compress]
+    if compress == "zstd":
+        try:
+            import imagecodecs  # noqa: F401 - tifffile's zstd encoder
+        except ImportError:
+            raise OutputError("compress 'zstd' needs the imagecodecs package (pip install imagecodecs)") from None
+    return args
+
+
 def write_image(
     path: str | os.PathLike[str],
     image: np.ndarray,
@@ -272,7 +287,8 @@ def write_image(
     description
         TIFF ImageDescription / PNG tEXt "Description".
     compress
-        TIFF only: ``"none"`` or ``"deflate"`` (zlib, with a horizontal predictor: lossless).
+        TIFF only: ``"none"``, ``"deflate"`` or ``"zstd"`` (lossless, with a horizontal predictor;
+        see :data:`TIFF_COMPRESSIONS`).
 
     Raises
     ------
@@ -301,7 +317,7 @@ def write_image(
                     software=meta.software,
                     datetime=meta.datetime,
                     extratags=_tiff_extratags(meta),
-                    **TIFF_COMPRESSIONS[compress],
+                    **_tiff_compression(compress),
                 )
             elif format in ("png16", "png8"):
                 from runner.png import encode_png

@@ -87,3 +87,28 @@ def test_log_lines_go_through_the_bar_and_postfix(tmp_path, monkeypatch):
     assert seen == ["_TqdmLoggingHandler"] and log.handlers == [handler]  # restored afterwards
     assert batch._bar_text({"done": 2, "failed": 1, "skipped": 0}, "/a/b/IMG_7.dng") == \
         "2 done, 1 failed, 0 skipped | IMG_7.dng"
+
+
+def test_compressed_tiff_is_lossless_smaller_and_tiff_only(tmp_path, one_raw):
+    import numpy as np
+    import tifffile
+
+    sizes, pixels = {}, {}
+    for codec in ("none", "deflate", "zstd"):
+        out = tmp_path / f"out_{codec}"
+        proc = run_cli([one_raw, "-o", out, "--compress", codec, "-q"], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        with tifffile.TiffFile(out / "a.tif") as tif:
+            page = tif.pages[0]
+            assert page.compression.name == {"none": "NONE", "deflate": "ADOBE_DEFLATE", "zstd": "ZSTD"}[codec]
+            assert page.iccprofile is not None  # the profile travels with every codec
+            pixels[codec] = page.asarray()
+        sizes[codec] = (out / "a.tif").stat().st_size
+    assert pixels["none"].dtype == np.uint16
+    for codec in ("deflate", "zstd"):
+        np.testing.assert_array_equal(pixels[codec], pixels["none"])  # lossless
+        assert sizes[codec] < sizes["none"], sizes  # a noisy synthetic scene: ~13 % here, more on photos
+    proc = run_cli([one_raw, "-o", tmp_path / "j", "--format", "jpeg", "--compress", "zstd"], cwd=tmp_path)
+    assert proc.returncode == 2 and "--compress" in proc.stderr and "TIFF" in proc.stderr, proc.stderr
+    proc = run_cli([one_raw, "-o", tmp_path / "j", "--compress", "lzma"], cwd=tmp_path)
+    assert proc.returncode == 2 and "--compress must be one of" in proc.stderr, proc.stderr
