@@ -46,30 +46,35 @@ def check_mask_dir(settings: Settings, *, where: str = "--mask-dir") -> None:
 def sidecar_path(raw: Path, *, rel_dir: str = "", mask_dir: str | os.PathLike[str] | None = None) -> Path | None:
     """The sidecar mask for ``raw`` if one exists, else ``None``.
 
-    Without ``mask_dir``: ``<raw folder>/<stem>.mask.png``. With it: ``<mask_dir>/<rel_dir>/<stem>.mask.png``,
-    then ``<mask_dir>/<stem>.mask.png``. The name is matched exactly first, then case-insensitively.
+    Without ``mask_dir``: ``<raw folder>/<stem>.mask.png``. With it: ``<mask_dir>/<rel_dir>/`` then
+    ``<mask_dir>/``, each for ``<stem>.mask.png`` and then ``<stem>.png`` (IOPaint's convention: the
+    image's stem in a mask folder; never beside the RAW, where ``<stem>.png`` may be an export).
+    Names are matched exactly first, then case-insensitively.
     Anything of that name counts, a folder, FIFO or dangling link too: :func:`read_mask_png`
     then refuses it with a clear error rather than the mask being ignored without a word.
     """
-    name = raw.stem + MASK_SUFFIX
     if mask_dir is None:
-        folders = [raw.parent]
+        folders, names = [raw.parent], [raw.stem + MASK_SUFFIX]
     else:
         base = Path(mask_dir)
         folders = [base / rel_dir, base] if rel_dir else [base]
+        # IOPaint's batch convention: the mask has the image's stem, in a folder of its own
+        names = [raw.stem + MASK_SUFFIX, raw.stem + ".png"]
     for folder in folders:
-        candidate = folder / name
-        if os.path.lexists(candidate):
-            return candidate
+        for name in names:
+            candidate = folder / name
+            if os.path.lexists(candidate):
+                return candidate
         if folder.is_dir():
-            lowered = name.lower()
             try:
                 entries = sorted(folder.iterdir())
             except OSError:
                 continue
-            for entry in entries:
-                if entry.name.lower() == lowered:
-                    return entry
+            for name in names:
+                lowered = name.lower()
+                for entry in entries:
+                    if entry.name.lower() == lowered:
+                        return entry
     return None
 
 

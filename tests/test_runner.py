@@ -336,6 +336,23 @@ def test_sidecar_lookup(tmp_path):
     assert sidecar_path(raw, rel_dir="sub", mask_dir=md) == md / "sub" / "IMG_1.mask.png"
 
 
+def test_iopaint_style_mask_folder(tmp_path):
+    """Under --mask-dir, ``<stem>.png`` (IOPaint's batch masks) counts after ``<stem>.mask.png``;
+    beside the RAW it never does (an exported ``IMG_1.png`` there is not a mask)."""
+    raw = tmp_path / "in" / "IMG_1.CR2"
+    raw.parent.mkdir(parents=True)
+    raw.write_bytes(b"0")
+    (raw.parent / "IMG_1.png").write_bytes(b"0")
+    assert sidecar_path(raw) is None
+    md = tmp_path / "masks"
+    md.mkdir()
+    assert sidecar_path(raw, mask_dir=md) is None
+    (md / "img_1.PNG").write_bytes(b"0")
+    assert sidecar_path(raw, mask_dir=md) == md / "img_1.PNG"  # case-insensitive too
+    (md / "IMG_1.mask.png").write_bytes(b"0")
+    assert sidecar_path(raw, mask_dir=md) == md / "IMG_1.mask.png"  # the project's own name first
+
+
 # ----------------------------------------------------------------------------------- resume
 
 def test_fingerprint_tracks_input_mask_and_settings(tmp_path):
