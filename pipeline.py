@@ -438,7 +438,19 @@ class Pipeline:
             ``source`` is of the wrong type, or ``mask`` has the wrong shape or values.
         completion.CompletionError
             Completion failed (e.g. ``completion.WeightsError`` for ``method="gan"``).
+
+        Notes
+        -----
+        Thread-safe: one ``Pipeline`` may serve several threads. Where Numba's only threading
+        layer is ``workqueue`` (no TBB or OpenMP on the machine) concurrent calls run one at a
+        time (:func:`isp.is_thread_safe`); elsewhere they run concurrently.
         """
+        from isp._threading import serial_section
+
+        with serial_section():
+            return self._process(source, mask)
+
+    def _process(self, source: Source, mask: Any) -> Result:
         import isp
 
         t_start = time.perf_counter()

@@ -22,6 +22,7 @@ from .errors import (
     RawLimitError,
     UnsupportedRawError,
 )
+from ._threading import is_thread_safe, threading_layer
 from .raw import DEFAULT_MAX_PIXELS, RawFrame, RawMetadata, read_raw
 from .stages import (
     apply_black_level,
@@ -40,6 +41,8 @@ from .stages import (
 from .cfa import CFA_ORDERS, mosaic_from_rgb
 
 __all__ = [
+    "is_thread_safe",
+    "threading_layer",
     "CFA_ORDERS",
     "DEMOSAIC_ALGORITHMS",
     "CorruptRawError",

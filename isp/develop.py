@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Union
 
 import numpy as np
@@ -42,6 +41,7 @@ import numpy as np
 from .config import ISPConfig, RadialVignetting
 from .errors import ISPInputError
 from .raw import RawFrame, read_raw
+from ._threading import serialised
 from .cfa import CFA_ORDERS, site_channels
 
 log = logging.getLogger("isp")
@@ -85,16 +85,26 @@ class ISPResult:
     wb_method: str = "camera"
     codes: np.ndarray | None = None
 
-    @cached_property
+    @property
     def display(self) -> np.ndarray:
         """float32 H x W x 3 in [0, 1]: ``.linear`` clipped and gamma encoded (``config.gamma``).
 
-        Computed once, on first access, in one parallel pass.
+        Computed once, on first access, in one parallel pass. (Not a ``functools.cached_property``:
+        its class-wide lock, taken before the kernel lock, could deadlock two threads.)
         """
+        cached = self.__dict__.get("_display")
+        if cached is None:
+            cached = self._encode_display()
+            self.__dict__["_display"] = cached  # two racing threads compute the same array
+        return cached
+
+    @serialised
+    def _encode_display(self) -> np.ndarray:
         from .stages import encode_gamma
 
         return encode_gamma(self.linear, self.config.gamma)
 
+    @serialised
     def display_as(self, dtype: str = "float32") -> np.ndarray:
         """The display image as ``dtype``: ``"float32"`` is :attr:`display`; ``"uint8"`` /
         ``"uint16"`` are its codes (round half up), clipped, encoded (``config.gamma``) and
@@ -159,6 +169,7 @@ def _demosaic_camera_rgb(src, black, scale, gain_map, site_ch, algorithm):
     return rgb
 
 
+@serialised  # thread-safe under any Numba threading layer (see isp._threading)
 def develop(
     source: Union[str, os.PathLike, RawFrame], config: ISPConfig | None = None, **fields: Any
 ) -> ISPResult:

@@ -285,7 +285,7 @@ def test_result_fields_and_lazy_display(small_dng, caplog):
     assert res.config == isp.ISPConfig()
     assert res.opcodes_applied == ()
     assert res.linear.shape == (48, 64, 3) and res.linear.dtype == np.float32
-    assert "display" not in res.__dict__  # not computed until asked for
+    assert "_display" not in res.__dict__  # not computed until asked for
     disp = res.display
     assert disp.dtype == np.float32 and disp.min() >= 0 and disp.max() <= 1
     np.testing.assert_array_equal(disp, isp.encode_gamma(res.linear, "srgb"))
