@@ -218,6 +218,13 @@ def run_batch(
         elif rec["status"] == "skipped":
             log.info("skipped %s: %s", rec["input"], rec["reason"])
 
+    if tasks:
+        from isp._numba_cache import kernels_cached
+
+        if not kernels_cached():
+            log.warning("first run on this installation: compiling the ISP's Numba kernels, which adds "
+                        "15-60 s to the first file (they are cached for every later run)")
+
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 

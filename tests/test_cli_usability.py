@@ -112,3 +112,39 @@ def test_compressed_tiff_is_lossless_smaller_and_tiff_only(tmp_path, one_raw):
     assert proc.returncode == 2 and "--compress" in proc.stderr and "TIFF" in proc.stderr, proc.stderr
     proc = run_cli([one_raw, "-o", tmp_path / "j", "--compress", "lzma"], cwd=tmp_path)
     assert proc.returncode == 2 and "--compress must be one of" in proc.stderr, proc.stderr
+
+
+def test_first_run_compile_notice(tmp_path, monkeypatch, caplog):
+    """One line says the first file will compile the kernels, only when no cache is on disk."""
+    from isp import _numba_cache
+    from runner import batch
+    from runner.settings import Settings
+
+    cache = tmp_path / "cache" / "some" / "where"
+    cache.mkdir(parents=True)
+    (cache / "_kernels._demosaic_banded-670.py311.nbi").write_bytes(b"")  # what Numba's cache=True writes
+    monkeypatch.setattr(_numba_cache, "_cache_dirs", lambda: [(tmp_path / "cache", True)])
+    assert _numba_cache.kernels_cached()
+
+    class Quick:
+        def run(self, fn, tasks):
+            for task in tasks:
+                rec = batch.new_record(task)
+                rec.update(status="done")
+                yield rec
+
+        def close(self):
+            pass
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.dng").write_bytes(b"II*\x00" + b"\x00" * 16)
+    log = logging.getLogger("rawcomplete")
+    monkeypatch.setattr(log, "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="rawcomplete"):
+        batch.run_batch([tmp_path / "in"], tmp_path / "out1", Settings(progress=False), executor=Quick())
+    assert "compiling" not in caplog.text
+    monkeypatch.setattr(_numba_cache, "_cache_dirs", lambda: [(tmp_path / "empty", True)])
+    assert not _numba_cache.kernels_cached()
+    with caplog.at_level(logging.WARNING, logger="rawcomplete"):
+        batch.run_batch([tmp_path / "in"], tmp_path / "out2", Settings(progress=False), executor=Quick())
+    assert caplog.text.count("compiling the ISP's Numba kernels") == 1
