@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Mapping, Union
+from typing import Any, BinaryIO, Literal, Mapping, Union, get_args
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from runner.errors import (
     PipelineInputError,
     WorkerCrashError,
 )
-from runner.settings import DEFAULT_DEFECT_THRESHOLD, FORMAT_EXTENSIONS, check_choice
+from runner.writers import DISPLAY_CODES, FORMAT_EXTENSIONS
 
 __all__ = [
     "Pipeline",
@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("rawcomplete")
+
+#: Default of ``auto_mask="defects"``'s threshold, in noise units.
+DEFAULT_DEFECT_THRESHOLD = 8.0
 
 Output = Literal["display", "linear"]
 Method = Literal["auto", "gan", "biharmonic"]
@@ -94,9 +97,36 @@ class CompletionConfig:
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, Method)
-        from runner.settings import _check_device
+        check_device(self.device)
 
-        _check_device(self.device)
+
+def choices(literal: Any) -> tuple[str, ...]:
+    """The valid values of a ``Literal[...]`` type."""
+    return tuple(get_args(literal))
+
+
+def check_choice(name: str, value: Any, literal: Any) -> str:
+    """Return ``value`` when it is one of ``literal``'s values, else raise listing them.
+
+    Raises
+    ------
+    PipelineInputError
+        ``"<name> must be one of 'a', 'b'; got 'x'"``.
+    """
+    valid = choices(literal)
+    if value not in valid:
+        raise PipelineInputError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
+    return value
+
+
+def check_device(value: Any) -> str:
+    """``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, else :class:`PipelineInputError`."""
+    ok = isinstance(value, str) and (
+        value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
+    )
+    if not ok:
+        raise PipelineInputError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -252,8 +282,6 @@ def format_for_path(path: str | os.PathLike[str], format: str | None = None, *, 
 
 
 def _codes_for_format(fmt: str) -> str:
-    from runner.settings import DISPLAY_CODES
-
     return DISPLAY_CODES.get(fmt, "none")
 
 
@@ -398,7 +426,7 @@ class Pipeline:
             self.defect_threshold = float(defect_threshold)
         except (TypeError, ValueError):
             raise PipelineInputError(f"defect_threshold must be a positive number; got {defect_threshold!r}") from None
-        if not self.defect_threshold > 0:
+        if not 0 < self.defect_threshold < float("inf"):
             raise PipelineInputError(f"defect_threshold must be a positive number; got {defect_threshold!r}")
         if completion is None and auto_mask != "none":
             raise PipelineInputError("auto_mask needs completion; got completion=None")

@@ -58,7 +58,7 @@ def threading_layer() -> str:
                     layer = requested
                 else:
                     layer = next((name for name in ("tbb", "omp") if _loadable(name)), "workqueue")
-                    numba.config.THREADING_LAYER = layer
+                    numba.config.THREADING_LAYER = layer  # type: ignore[attr-defined]
                 _chosen = layer
     return _chosen
 

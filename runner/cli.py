@@ -16,7 +16,9 @@ from typing import Any, Sequence
 
 from runner.errors import PipelineInputError
 from runner.masks import check_mask_dir
-from runner.settings import DEFAULT_DEFECT_THRESHOLD, FORMAT_EXTENSIONS, build_settings, load_preset
+from pipeline import DEFAULT_DEFECT_THRESHOLD
+from runner.settings import build_settings, load_preset
+from runner.writers import FORMAT_EXTENSIONS
 
 log = logging.getLogger("rawcomplete")
 

@@ -23,50 +23,23 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Literal, Mapping
 
+from isp.config import GAMMA_MODES, VignettingMode, WB_METHODS
+from isp.errors import ISPInputError
 from isp.raw import DEFAULT_MAX_PIXELS
+from pipeline import DEFAULT_DEFECT_THRESHOLD, check_choice
 from runner.errors import PipelineInputError
+from runner.writers import DISPLAY_CODES, FORMAT_EXTENSIONS, TIFF_COMPRESSIONS
 
-WB = Literal["camera", "gray_world", "white_world"]
-Denoise = Literal["off", "median3", "median5"]
-Color = Literal["srgb", "raw"]
-GammaName = Literal["srgb", "bt709", "linear"]
-LensShading = Literal["auto", "off"]
-Format = Literal["tiff16", "tiff32f", "png16", "png8", "jpeg"]
-Method = Literal["auto", "gan", "biharmonic"]
-AutoMask = Literal["none", "defects"]
+# Each option is validated by the package that owns it: the ISP's by ``isp.ISPConfig``, the
+# completion's and the pipeline's by ``pipeline.Pipeline`` / ``CompletionConfig``, the output
+# format's by ``runner.writers``; this module parses text (presets, flags) into their values and
+# validates only the batch's own options.
 ExecutorName = Literal["local", "dask"]
 
-#: Output formats and the file extension each writes.
-FORMAT_EXTENSIONS: Mapping[str, str] = {
-    "tiff16": ".tif",
-    "tiff32f": ".tif",
-    "png16": ".png",
-    "png8": ".png",
-    "jpeg": ".jpg",
-}
-
-DEFAULT_DEFECT_THRESHOLD = 8.0
 #: Longest ``--timeout`` accepted: one week (the watchdog's clock overflows far beyond it).
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
-
-#: Integer dtype of each display format's samples (``isp.ISPConfig.display_codes``).
-DISPLAY_CODES: Mapping[str, str] = {"tiff16": "uint16", "png16": "uint16", "png8": "uint8", "jpeg": "uint8"}
-
-
-def choices(literal: Any) -> tuple[str, ...]:
-    """The valid values of a ``Literal[...]`` type."""
-    return tuple(get_args(literal))
-
-
-def check_choice(name: str, value: Any, literal: Any) -> str:
-    """Return ``value`` when it is one of ``literal``'s values, else raise listing them."""
-    valid = choices(literal)
-    if value not in valid:
-        raise PipelineInputError(f"{name} must be one of {', '.join(map(repr, valid))}; got {value!r}")
-    return value
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -111,24 +84,19 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "wb", _check_wb(self.wb))
-        check_choice("denoise", self.denoise, Denoise)
-        _check_demosaic(self.demosaic)
-        check_choice("color", self.color, Color)
-        object.__setattr__(self, "gamma", _check_gamma(self.gamma))
-        check_choice("lens_shading", self.lens_shading, LensShading)
-        check_choice("format", self.format, Format)
-        check_choice("method", self.method, Method)
-        check_choice("auto_mask", self.auto_mask, AutoMask)
+        object.__setattr__(self, "wb", _parse_wb(self.wb))
+        object.__setattr__(self, "gamma", _parse_gamma(self.gamma))
+        check_choice("lens_shading", self.lens_shading, VignettingMode)  # the string modes of ISPConfig.vignetting
+        if self.format not in FORMAT_EXTENSIONS:  # the writers' formats
+            raise PipelineInputError(
+                f"format must be one of {', '.join(map(repr, FORMAT_EXTENSIONS))}; got {self.format!r}"
+            )
         check_choice("executor", self.executor, ExecutorName)
-        _check_device(self.device)
         for name in ("linear", "masks", "overwrite", "resume", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise PipelineInputError(f"{name} must be true or false; got {getattr(self, name)!r}")
         if not isinstance(self.quality, int) or isinstance(self.quality, bool) or not 1 <= self.quality <= 100:
             raise PipelineInputError(f"quality must be an integer in 1..100; got {self.quality!r}")
-        from runner.writers import TIFF_COMPRESSIONS
-
         if self.compress not in TIFF_COMPRESSIONS:
             raise PipelineInputError(
                 f"compress must be one of {', '.join(map(repr, TIFF_COMPRESSIONS))}; got {self.compress!r}"
@@ -140,8 +108,6 @@ class Settings:
             )
         if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 1:
             raise PipelineInputError(f"jobs must be an integer >= 1; got {self.jobs!r}")
-        object.__setattr__(self, "defect_threshold",
-                           _positive_float("defect_threshold", self.defect_threshold, "a positive number"))
         if self.timeout is not None:
             timeout = _positive_float("timeout", self.timeout, "a positive number of seconds")
             if timeout > MAX_TIMEOUT_SECONDS:
@@ -163,6 +129,31 @@ class Settings:
         if self.format == "tiff32f" and not self.linear:
             # A float TIFF only makes sense for scene-linear data: it is the linear output.
             object.__setattr__(self, "linear", True)
+        # the ISP's, the completion's and the pipeline's options: checked by their owners
+        try:
+            pipe = self.pipeline()
+        except ISPInputError as exc:
+            raise PipelineInputError(str(exc)) from None
+        object.__setattr__(self, "defect_threshold", pipe.defect_threshold)
+
+    def pipeline(self) -> Any:
+        """A :class:`pipeline.Pipeline` configured by these settings (cheap: nothing loads until
+        a file is processed).
+
+        Raises
+        ------
+        PipelineInputError, isp.ISPInputError
+            An option its owner refuses.
+        """
+        from pipeline import CompletionConfig, Pipeline
+
+        return Pipeline(
+            isp_config=self.isp_fields(),
+            completion=CompletionConfig(method=self.method, device=self.device),
+            output=self.output_space,
+            auto_mask=self.auto_mask,
+            defect_threshold=self.defect_threshold,
+        )
 
     @property
     def extension(self) -> str:
@@ -201,51 +192,30 @@ class Settings:
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
 
 
-def _check_wb(value: Any) -> str | tuple[float, float, float]:
-    if isinstance(value, str):
-        if value in choices(WB):
-            return value
+def _parse_wb(value: Any) -> Any:
+    """Text from a flag or preset (``"2,1,1.5"``) into gains; ``isp.ISPConfig`` validates."""
+    if isinstance(value, str) and value not in WB_METHODS:
         parts = value.replace(" ", "").split(",")
         if len(parts) == 3:
             try:
-                value = tuple(float(p) for p in parts)
+                return tuple(float(p) for p in parts)
             except ValueError:
                 pass
-    if isinstance(value, (list, tuple)) and len(value) == 3:
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _parse_gamma(value: Any) -> Any:
+    """Text from a flag or preset (``"2.2"``) into a number; ``isp.ISPConfig`` validates."""
+    if isinstance(value, str) and value not in GAMMA_MODES:
         try:
-            gains = tuple(float(v) for v in value)
-        except (TypeError, ValueError):
-            gains = ()
-        if len(gains) == 3 and all(g > 0 and g != float("inf") for g in gains):
-            return gains  # type: ignore[return-value]
-    raise PipelineInputError(
-        f"wb must be one of {', '.join(map(repr, choices(WB)))} or three positive gains 'R,G,B'; got {value!r}"
-    )
-
-
-def _check_demosaic(value: Any) -> None:
-    """The algorithm is ISPConfig's option: its list of valid names is isp's."""
-    from isp import DEMOSAIC_ALGORITHMS
-
-    if value not in DEMOSAIC_ALGORITHMS:
-        raise PipelineInputError(
-            f"demosaic must be one of {', '.join(map(repr, DEMOSAIC_ALGORITHMS))}; got {value!r}"
-        )
-
-
-def _check_gamma(value: Any) -> str | float:
-    if isinstance(value, str):
-        if value in choices(GammaName):
-            return value
-        try:
-            value = float(value)
+            return float(value)
         except ValueError:
             pass
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < float(value) < 100:
+    if isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    raise PipelineInputError(
-        f"gamma must be one of {', '.join(map(repr, choices(GammaName)))} or a positive number; got {value!r}"
-    )
+    return value
 
 
 def _positive_float(name: str, value: Any, expected: str) -> float:
@@ -257,14 +227,6 @@ def _positive_float(name: str, value: Any, expected: str) -> float:
     if not number > 0 or number == float("inf"):
         raise PipelineInputError(f"{name} must be {expected}; got {value!r}")
     return number
-
-
-def _check_device(value: Any) -> None:
-    ok = isinstance(value, str) and (
-        value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
-    )
-    if not ok:
-        raise PipelineInputError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {value!r}")
 
 
 def load_preset(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -315,13 +277,4 @@ def build_settings(preset: Mapping[str, Any] | None = None, overrides: Mapping[s
     return Settings(**merged)
 
 
-__all__ = [
-    "FORMAT_EXTENSIONS",
-    "DEFAULT_DEFECT_THRESHOLD",
-    "Settings",
-    "SETTING_NAMES",
-    "build_settings",
-    "check_choice",
-    "choices",
-    "load_preset",
-]
+__all__ = ["Settings", "SETTING_NAMES", "build_settings", "load_preset"]

@@ -26,6 +26,17 @@ from runner.errors import OutputError
 
 PARTIAL_SUFFIX = ".rawcomplete-partial"
 
+#: Output formats (this module writes them) and the file extension of each.
+FORMAT_EXTENSIONS: dict[str, str] = {
+    "tiff16": ".tif",
+    "tiff32f": ".tif",
+    "png16": ".png",
+    "png8": ".png",
+    "jpeg": ".jpg",
+}
+#: Integer dtype of each display format's samples (``isp.ISPConfig.display_codes``).
+DISPLAY_CODES: dict[str, str] = {"tiff16": "uint16", "png16": "uint16", "png8": "uint8", "jpeg": "uint8"}
+
 #: TIFF compressions and their tifffile arguments: lossless, with the horizontal predictor
 #: (differences along rows). ``zstd`` is encoded by imagecodecs (a dependency); ``deflate`` is
 #: the most widely read (libtiff, Photoshop, every raw converter), ``zstd`` about 5x faster to
