@@ -23,12 +23,6 @@ from typing import Any, Callable
 from rawcomplete_errors import RawcompleteError
 from runner.settings import Settings
 
-#: Test-only hook: a glob matched against the input's file name; a match crashes the worker
-#: with a segmentation fault, to exercise crash isolation. Never set it outside the test suite.
-TEST_CRASH_ENV = "RAWCOMPLETE_TEST_CRASH"
-#: Test-only hook: a glob; a matching input makes the worker hang (to exercise ``--timeout``).
-TEST_HANG_ENV = "RAWCOMPLETE_TEST_HANG"
-
 #: Stage names of ``record["seconds"]``, in pipeline order.
 STAGES = ("read", "develop", "mask", "complete", "write", "total")
 
@@ -103,20 +97,6 @@ def icc_kind(settings: Settings) -> Any:
     from runner.icc import icc_kind as kind_for
 
     return kind_for(color=settings.color, linear=settings.linear, gamma=settings.gamma)
-
-
-def _maybe_crash_for_tests(path: str) -> None:
-    import fnmatch
-
-    name = os.path.basename(path)
-    pattern = os.environ.get(TEST_CRASH_ENV)
-    if pattern and fnmatch.fnmatch(name, pattern):
-        import ctypes
-
-        ctypes.string_at(0)  # segmentation fault in native code
-    pattern = os.environ.get(TEST_HANG_ENV)
-    if pattern and fnmatch.fnmatch(name, pattern):
-        time.sleep(3600)
 
 
 def process_file(task: Task) -> dict[str, Any]:
@@ -262,7 +242,6 @@ def develop_task(task: Task) -> tuple[Any, Any, dict[str, float]]:
 def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
     settings = task.settings
     try:
-        _maybe_crash_for_tests(task.input)
         from runner.resume import fingerprint, write_sidecar
         from runner.writers import OutputMetadata
 

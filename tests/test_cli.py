@@ -207,7 +207,7 @@ def test_resume_skip_remake_and_overwrite(batch):
 @pytest.mark.slow
 def test_native_crash_and_hang_fail_alone(tmp_path, samples_dir):
     """A segfault in one file and a hang past --timeout in another: both fail alone."""
-    from runner.work import TEST_CRASH_ENV, TEST_HANG_ENV
+    from faults import fault_env
 
     _need_samples(samples_dir)
     inp = tmp_path / "in"
@@ -216,7 +216,7 @@ def test_native_crash_and_hang_fail_alone(tmp_path, samples_dir):
         shutil.copy(samples_dir / "scene_rggb.dng", inp / name)
     t = time.monotonic()
     proc = run_cli([inp, "-o", tmp_path / "out", "--jobs", "2", "--timeout", "15", "--report", tmp_path / "r.json"],
-                   cwd=tmp_path, env_extra={TEST_CRASH_ENV: "crashme*", TEST_HANG_ENV: "hangme*"})
+                   cwd=tmp_path, env_extra=fault_env(crash="crashme*", hang="hangme*"))
     assert proc.returncode == 1, proc.stderr
     assert time.monotonic() - t < 120
     recs = records_by_name(json.loads((tmp_path / "r.json").read_text()))

@@ -2,8 +2,8 @@
 
 ``LocalCluster``s of two spawned worker processes (one thread each, 127.0.0.1 only) set up as
 the executor's own. One serves the tests that do not crash workers on purpose; the tests that do
-get one each, whose workers carry the test-only crash hook (``RAWCOMPLETE_TEST_CRASH``, as the
-local pool's crash test), so a file that segfaults its worker can sit among good and bad files.
+get one each, whose workers carry the test-only crash hook (``tests/hooks/sitecustomize.py`` with
+``RAWCOMPLETE_TEST_CRASH``, as the local pool's crash test), so a file that segfaults its worker can sit among good and bad files.
 Skipped when the ``dask`` extra is not installed.
 """
 
@@ -25,7 +25,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from runner.work import TEST_CRASH_ENV  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))
+from faults import CRASH_ENV, fault_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = {"scene_grbg.dng": "scene_grbg.dng", "sub/Scene_RGGB.DNG": "scene_rggb.dng", "sub/wb_cast.dng": "wb_cast.dng"}
@@ -58,7 +59,10 @@ def start_cluster(*, crash: bool):
     import dask
     from distributed import Client, LocalCluster
 
-    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **({TEST_CRASH_ENV: "crashme*"} if crash else {})}
+    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    saved = dict(os.environ)
+    if crash:  # the nannies spawn workers (and their replacements) with this process's environment
+        os.environ.update(fault_env(crash="crashme*"))
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
         cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None, memory_limit=0, env=env,
@@ -75,6 +79,8 @@ def start_cluster(*, crash: bool):
                 cl.close()
         else:
             cl.close()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +137,10 @@ def both(tmp_path_factory, samples_dir, clean_env):
     # The same relative command line in local/ and dask/: records and outputs must come out equal.
     # Relative paths on purpose: the Dask workers get absolute ones, the records must not show it.
     common = ["in", "-o", "out", "--method", "biharmonic", "--no-progress", "--report", "report.json"]
-    local = run_cli([*common, "--jobs", "2"], cwd=root / "local", env={**clean_env, TEST_CRASH_ENV: "crashme*"})
+    local = run_cli([*common, "--jobs", "2"], cwd=root / "local", env={**clean_env, **fault_env(crash="crashme*", base=clean_env)})
     with start_cluster(crash=True) as (cl, _):
         dask = run_cli([*common, "--scheduler", cl.scheduler_address], cwd=root / "dask",
-                       env={k: v for k, v in clean_env.items() if k != TEST_CRASH_ENV})
+                       env={k: v for k, v in clean_env.items() if k != CRASH_ENV})
     reports = [root / name / "report.json" for name in ("local", "dask")]
     return {"root": root, "local": local, "dask": dask,
             "local_report": json.loads(reports[0].read_text()) if reports[0].exists() else None,

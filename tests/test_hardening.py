@@ -370,7 +370,9 @@ def _alive(pid: int) -> bool:
 def test_sigkill_of_the_runner_leaves_no_workers(tmp_path):
     for name in ("a.dng", "b.dng"):
         noise_dng(tmp_path / name)
-    env = dict(os.environ, PYTHONPATH=str(REPO), RAWCOMPLETE_TEST_HANG="*.dng")
+    from faults import fault_env
+
+    env = dict(os.environ, **fault_env(hang="*.dng"))
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", str(tmp_path / "a.dng"), str(tmp_path / "b.dng"),
                              "-o", str(tmp_path / "out"), "--jobs", "2", "-q"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
