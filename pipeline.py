@@ -195,7 +195,8 @@ class Result:
         quality : int
             JPEG quality 1..100.
         metadata : bool or runner.writers.OutputMetadata
-            True: the RAW's make, model, date, exposure, f-number, ISO, focal length (EXIF);
+            True: the RAW's make, model, lens, capture time, exposure, f-number, ISO, focal
+            length (read with exiv2, LibRaw's values where exiv2 has none);
             False: none; or the metadata to write.
         compress : {"none", "deflate", "zstd"}
             TIFF compression (lossless, with a horizontal predictor); ignored for PNG / JPEG.
@@ -229,7 +230,7 @@ class Result:
                 from runner.resume import package_version
 
                 software = f"rawcomplete {package_version()}"
-            meta = OutputMetadata.from_raw(self.metadata, software=software)
+            meta = OutputMetadata.from_file(getattr(self.frame, "path", None), self.metadata, software=software)
         elif metadata is False or metadata is None:
             meta = OutputMetadata(software=software)
         elif isinstance(metadata, OutputMetadata):

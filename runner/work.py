@@ -256,7 +256,7 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
             settings.format,
             quality=settings.quality,
             compress=settings.compress,
-            metadata=OutputMetadata.from_raw(frame.metadata, software=f"rawcomplete {package_version()}"),
+            metadata=OutputMetadata.from_file(task.input, frame.metadata, software=f"rawcomplete {package_version()}"),
             overwrite=True,
         )
         fp = fingerprint(task.input, settings.processing(), mask_path=task.mask_path)

@@ -5,10 +5,12 @@ Every writer encodes to a hidden temporary file in the destination folder
 so a reader or an interrupted run never sees a half-written file under the final name. Stale
 temporaries left by a killed process are removed by :func:`sweep_partials` at the next run.
 
-Metadata carried over from the RAW: Make (271), Model (272), DateTime (306), and ExposureTime
-(33434), FNumber (33437), ISOSpeedRatings (34855), FocalLength (37386). In TIFF these EXIF tags
-are written in IFD0 (tifffile writes no EXIF sub-IFD; exiftool and most readers find them there);
-JPEG and PNG carry a proper EXIF block (IFD0 + Exif sub-IFD).
+Metadata carried over from the RAW (read by :mod:`runner.metadata`): Make (271), Model (272),
+DateTime (306) in IFD0, and in the Exif sub-IFD ExposureTime (33434), FNumber (33437),
+ISOSpeedRatings (34855), DateTimeOriginal (36867), FocalLength (37386), LensModel (42036),
+ExifVersion. Every format carries the same: JPEG and PNG an EXIF block built by Pillow, TIFF an
+Exif IFD (tag 34665) that Pillow serialises and this module appends after tifffile has written
+the image, so the pixels are never rewritten. TIFFs say 300 pixels per inch.
 """
 
 from __future__ import annotations
@@ -60,11 +62,14 @@ class OutputMetadata:
     iso: float | None = None
     focal_length: float | None = None  # mm
     software: str | None = None
+    lens: str | None = None
 
     @classmethod
     def from_raw(cls, meta: Any, *, software: str | None = None) -> "OutputMetadata":
-        """From an ``isp.RawMetadata`` (or anything with the same attribute names)."""
+        """From an ``isp.RawMetadata`` (or a mapping / anything with the same attribute names)."""
         def get(name: str) -> Any:
+            if isinstance(meta, dict):
+                return meta.get(name)
             return getattr(meta, name, None) if meta is not None else None
 
         return cls(
@@ -76,7 +81,18 @@ class OutputMetadata:
             iso=_clean_num(get("iso")),
             focal_length=_clean_num(get("focal_length")),
             software=software,
+            lens=_clean_str(get("lens")),
         )
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str] | None, raw: Any = None, *,
+                  software: str | None = None) -> "OutputMetadata":
+        """The camera metadata of the RAW at ``path`` (exiv2, :mod:`runner.metadata`), with
+        LibRaw's ``raw`` (an ``isp.RawMetadata``) for the fields exiv2 does not give."""
+        from runner.metadata import merged, read_camera_metadata
+
+        exif = read_camera_metadata(path) if path is not None else {}
+        return cls.from_raw(merged(exif, raw), software=software)
 
 
 def _clean_str(v: Any) -> str | None:
@@ -212,21 +228,68 @@ def quantize(image: np.ndarray, bits: int) -> np.ndarray:
     return out.astype(dtype)
 
 
+#: A private tag code written as the Exif IFD pointer's placeholder (tifffile will not write tag
+#: 34665 itself); it sorts between 34665 and the ICC profile's 34675, so renaming it in place
+#: keeps IFD0's tags in ascending order.
+_EXIF_PLACEHOLDER = 34670
+#: Pixels per inch written into TIFFs (1 would tell layout programs the photo is metres wide).
+TIFF_DPI = 300
+
+
 def _tiff_extratags(meta: OutputMetadata) -> list[tuple]:
     tags: list[tuple] = []
     if meta.make:
         tags.append((271, "s", 0, meta.make, True))
     if meta.model:
         tags.append((272, "s", 0, meta.model, True))
-    if meta.exposure_time:
-        tags.append((33434, 5, 1, _rational(meta.exposure_time), True))
-    if meta.f_number:
-        tags.append((33437, 5, 1, _rational(meta.f_number), True))
-    if meta.iso:
-        tags.append((34855, 3, 1, int(min(round(meta.iso), 65535)), True))
-    if meta.focal_length:
-        tags.append((37386, 5, 1, _rational(meta.focal_length), True))
+    if _exif_ifd(meta, "<"):
+        tags.append((_EXIF_PLACEHOLDER, "I", 1, 0, True))
     return tags
+
+
+def _exif_ifd(meta: OutputMetadata, byteorder: str) -> Any:
+    """The Exif sub-IFD's tags as a Pillow IFD (None when there is nothing to say)."""
+    from PIL.TiffImagePlugin import IFDRational, ImageFileDirectory_v2
+
+    ifd = ImageFileDirectory_v2(prefix=b"II" if byteorder == "<" else b"MM")
+    for tag, value in ((33434, meta.exposure_time), (33437, meta.f_number), (37386, meta.focal_length)):
+        if value:
+            ifd[tag] = IFDRational(*_rational(value))
+            ifd.tagtype[tag] = 5  # RATIONAL
+    if meta.iso:
+        ifd[34855] = int(min(round(meta.iso), 65535))
+        ifd.tagtype[34855] = 3  # SHORT
+    if meta.datetime:
+        ifd[36867] = meta.datetime
+    if meta.lens:
+        ifd[42036] = meta.lens
+    if not len(ifd):
+        return None
+    ifd[36864] = b"0232"
+    ifd.tagtype[36864] = 7  # UNDEFINED
+    return ifd
+
+
+def _append_exif_ifd(path: Path, meta: OutputMetadata) -> None:
+    """Point IFD0's placeholder at an Exif IFD appended to the TIFF at ``path`` (in place)."""
+    import struct
+
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[0].tags.get(_EXIF_PLACEHOLDER)
+        if tag is None or tif.is_bigtiff:
+            return
+        entry, order = tag.offset, tif.byteorder
+    ifd = _exif_ifd(meta, order)
+    with open(path, "r+b") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        if end % 2:  # IFDs start on a word boundary
+            fh.write(b"\0")
+            end += 1
+        fh.write(ifd.tobytes(end))
+        fh.seek(entry)
+        fh.write(struct.pack(order + "HHII", 34665, 4, 1, end))  # ExifIFD, LONG, 1, offset
 
 
 def exif_bytes(meta: OutputMetadata) -> bytes:
@@ -254,6 +317,10 @@ def exif_bytes(meta: OutputMetadata) -> bytes:
         sub[37386] = IFDRational(*_rational(meta.focal_length))
     if meta.datetime:
         sub[36867] = meta.datetime
+    if meta.lens:
+        sub[42036] = meta.lens
+    if len(sub):
+        sub[36864] = b"0232"
     return ex.tobytes()
 
 
@@ -328,8 +395,11 @@ def write_image(
                     software=meta.software,
                     datetime=meta.datetime,
                     extratags=_tiff_extratags(meta),
+                    resolution=(TIFF_DPI, TIFF_DPI),
+                    resolutionunit="INCH",
                     **_tiff_compression(compress),
                 )
+                _append_exif_ifd(Path(tmp), meta)
             elif format in ("png16", "png8"):
                 from runner.png import encode_png
 

@@ -203,7 +203,7 @@ def test_png_encoder_round_trips(dtype):
 # ---------------------------------------------------------------------------------- writers
 
 META = OutputMetadata(make="Canon", model="EOS D30", datetime="2001:02:03 04:05:06", exposure_time=1 / 250,
-                      f_number=2.8, iso=400, focal_length=50, software="rawcomplete test")
+                      f_number=2.8, iso=400, focal_length=50, software="rawcomplete test", lens="EF50mm f/1.8 II")
 
 
 def _image(h=12, w=16):
@@ -228,9 +228,48 @@ def test_tiff16_pixels_icc_and_metadata(tmp_path):
     assert np.abs(data - ref).max() <= 1 and np.mean(data != ref) < 0.01  # float32 products: within 1 LSB
     assert tags[34675] == profile_for("srgb")
     assert tags[271] == "Canon" and tags[272] == "EOS D30" and tags[306] == "2001:02:03 04:05:06"
-    assert Fraction(*tags[33434]) == Fraction(1, 250) and tags[34855] == 400
-    assert Fraction(*tags[33437]) == Fraction(28, 10)
+    assert tags[282] == (300, 1) and tags[283] == (300, 1) and tags[296] == 2  # 300 dpi
+    assert 33434 not in tags  # EXIF fields live in the Exif IFD, not in IFD0
+    exif = tags[34665]  # tifffile reads the Exif IFD
+    assert Fraction(*exif["ExposureTime"]) == Fraction(1, 250) and exif["ISOSpeedRatings"] == 400
+    assert Fraction(*exif["FNumber"]) == Fraction(28, 10) and Fraction(*exif["FocalLength"]) == 50
+    assert exif["DateTimeOriginal"] == "2001:02:03 04:05:06" and exif["LensModel"] == "EF50mm f/1.8 II"
+    codes = [t.code for t in page.tags]
+    assert codes == sorted(codes)  # IFD0 still in ascending tag order after the pointer is patched
+    # an independent reader (exiv2, as exiftool would) sees the same Exif IFD
+    import exiv2
+
+    image = exiv2.ImageFactory.open(str(path))
+    image.readMetadata()
+    found = {d.key(): d.toString() for d in image.exifData()}
+    assert found["Exif.Photo.DateTimeOriginal"] == "2001:02:03 04:05:06"
+    assert found["Exif.Photo.LensModel"] == "EF50mm f/1.8 II" and found["Exif.Photo.ExposureTime"] == "1/250"
     assert list(tmp_path.iterdir()) == [path]  # no temporary left
+    # nothing to say: no Exif IFD, no placeholder tag
+    write_image(tmp_path / "b.tif", img, format="tiff16", metadata=OutputMetadata(make="Canon"))
+    with tifffile.TiffFile(tmp_path / "b.tif") as tf:
+        assert {t.code for t in tf.pages[0].tags}.isdisjoint({34665, 34670})
+
+
+def test_camera_metadata_through_exiv2_with_libraw_fallback(shared_raw):
+    """make/model were None for CRW through rawpy; exiv2 reads them, and LibRaw fills the rest."""
+    from runner.metadata import merged, read_camera_metadata
+
+    crw = shared_raw / "Canon_EOS_D30.CRW"
+    cr2 = shared_raw / "Canon_hachoir_truncated.cr2"
+    if not crw.is_file() or not cr2.is_file():
+        pytest.skip("../shared/raw/Canon_EOS_D30.CRW / Canon_hachoir_truncated.cr2 absent")
+    meta = read_camera_metadata(crw)
+    assert (meta["make"], meta["model"], meta["datetime"]) == ("Canon", "Canon EOS D30", "2018:01:01 13:03:32")
+    full = read_camera_metadata(cr2)  # the CR2's data is truncated, its EXIF is not
+    assert full["lens"] == "EF-S18-135mm f/3.5-5.6 IS STM" and full["iso"] == 200 and full["focal_length"] == 18
+    assert read_camera_metadata(shared_raw / "MANIFEST.md") == {}  # not an image: nothing, no error
+
+    class LibRaw:
+        make, model, iso, focal_length, lens = "Canon", "EOS D30", 100.0, 31.0, None
+
+    both = merged(meta, LibRaw())
+    assert both["model"] == "Canon EOS D30" and both["iso"] == 100.0 and both["focal_length"] == 31.0
 
 
 def test_tiff32f_keeps_linear_values(tmp_path):
@@ -264,6 +303,7 @@ def test_png_and_jpeg_writers(tmp_path):
         assert ex[271] == "Canon" and ex[272] == "EOS D30"
         sub = ex.get_ifd(ExifTags.IFD.Exif)
         assert float(sub[33434]) == pytest.approx(1 / 250) and sub[34855] == 400
+        assert sub[36867] == "2001:02:03 04:05:06" and sub[42036] == "EF50mm f/1.8 II"
         err = np.abs(np.asarray(im, dtype=np.float32) - quantize(smooth, 8)).mean()
     assert err < 2  # smooth gradients at q95
 
