@@ -60,23 +60,33 @@ def test_skip_reasons_in_log_and_summary(tmp_path, one_raw):
     assert "skipped: 1 complete (same input, mask and settings)" in proc.stderr
 
 
+class InstantExecutor:
+    """Reports every task done without running it; ``on_task`` sees each first."""
+
+    def __init__(self, on_task=None):
+        self.on_task = on_task
+
+    def run(self, fn, tasks):
+        from runner import batch
+
+        for task in tasks:
+            if self.on_task is not None:
+                self.on_task(task)
+            rec = batch.new_record(task)
+            rec.update(status="done")
+            yield rec
+
+    def close(self):
+        pass
+
+
 def test_log_lines_go_through_the_bar_and_postfix(tmp_path, monkeypatch):
     from runner import batch
     from runner.settings import Settings
 
     seen: list[str] = []
-
-    class Spy:
-        def run(self, fn, tasks):
-            for task in tasks:
-                log = logging.getLogger("rawcomplete")
-                seen.extend(type(h).__name__ for h in log.handlers)
-                rec = batch.new_record(task)
-                rec.update(status="done")
-                yield rec
-
-        def close(self):
-            pass
+    Spy = lambda: InstantExecutor(  # noqa: E731
+        lambda task: seen.extend(type(h).__name__ for h in logging.getLogger("rawcomplete").handlers))
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "x.dng").write_bytes(b"II*\x00" + b"\x00" * 16)
@@ -126,25 +136,15 @@ def test_first_run_compile_notice(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(_numba_cache, "_cache_dirs", lambda: [(tmp_path / "cache", True)])
     assert _numba_cache.kernels_cached()
 
-    class Quick:
-        def run(self, fn, tasks):
-            for task in tasks:
-                rec = batch.new_record(task)
-                rec.update(status="done")
-                yield rec
-
-        def close(self):
-            pass
-
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "x.dng").write_bytes(b"II*\x00" + b"\x00" * 16)
     log = logging.getLogger("rawcomplete")
     monkeypatch.setattr(log, "propagate", True)
     with caplog.at_level(logging.WARNING, logger="rawcomplete"):
-        batch.run_batch([tmp_path / "in"], tmp_path / "out1", Settings(progress=False), executor=Quick())
+        batch.run_batch([tmp_path / "in"], tmp_path / "out1", Settings(progress=False), executor=InstantExecutor())
     assert "compiling" not in caplog.text
     monkeypatch.setattr(_numba_cache, "_cache_dirs", lambda: [(tmp_path / "empty", True)])
     assert not _numba_cache.kernels_cached()
     with caplog.at_level(logging.WARNING, logger="rawcomplete"):
-        batch.run_batch([tmp_path / "in"], tmp_path / "out2", Settings(progress=False), executor=Quick())
+        batch.run_batch([tmp_path / "in"], tmp_path / "out2", Settings(progress=False), executor=InstantExecutor())
     assert caplog.text.count("compiling the ISP's Numba kernels") == 1

@@ -11,12 +11,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
+def run_example(name: str, *args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "examples" / name), *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
 def test_complete_with_mask_example(tmp_path, samples_dir):
     out = tmp_path / "example.tif"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "complete_with_mask.py"), str(samples_dir / "scene_rggb.dng"), str(out)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )
+    proc = run_example("complete_with_mask.py", samples_dir / "scene_rggb.dng", out, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "pixels completed with" in proc.stdout
     import tifffile
@@ -27,10 +29,7 @@ def test_complete_with_mask_example(tmp_path, samples_dir):
 
 def test_photo_tool_example_bytes_mask_save(tmp_path, samples_dir):
     out = tmp_path / "edited.tif"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "photo_tool.py"), str(samples_dir / "scene_rggb.dng"), str(out)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )
+    proc = run_example("photo_tool.py", samples_dir / "scene_rggb.dng", out, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "pixels completed with" in proc.stdout and "auto" not in proc.stdout.split("with")[1].split("(")[0]
     import tifffile
@@ -42,10 +41,7 @@ def test_photo_tool_example_bytes_mask_save(tmp_path, samples_dir):
         assert page.dtype == np.uint16 and page.shape[2] == 3
         assert page.tags["InterColorProfile"].value == profile_for("srgb")
         assert page.tags["Make"].value == "rawcomplete"  # the sample's EXIF make, carried over
-    bad = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "photo_tool.py"), str(REPO / "pyproject.toml"), str(tmp_path / "x.tif")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )
+    bad = run_example("photo_tool.py", REPO / "pyproject.toml", tmp_path / "x.tif", cwd=tmp_path)
     assert bad.returncode == 1 and "<bytes>" in bad.stderr and not (tmp_path / "x.tif").exists()
 
 
