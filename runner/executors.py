@@ -12,11 +12,17 @@ OpenMP deadlocks in a forked child). At most ``jobs`` tasks are in flight. When 
 fails with ``BrokenProcessPool``; the pool is rebuilt, and if one task was in flight it is the
 culprit and gets a :class:`~runner.errors.WorkerCrashError` record, otherwise each suspect is
 re-run alone so the culprit is found and the innocent files complete.
+
+Overlap: with one worker, each task carries the next one (:func:`runner.work.with_prefetch`),
+which the worker reads and develops in a background thread while it writes the current output.
+A crash then has two suspects (the file being written, the file developed ahead), and both are
+re-run alone, without prefetch, before anything else.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -26,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from runner.errors import WorkerCrashError
-from runner.work import Task, error_record
+from runner.work import Task, error_record, with_prefetch
 
 log = logging.getLogger("rawcomplete")
 
@@ -157,8 +163,10 @@ class LocalExecutor(Executor):
                 source = suspects if suspects else pending
                 while source and len(inflight) < limit:
                     task = source.popleft()
+                    if self.jobs == 1 and not suspects:
+                        # the worker develops the next file while it writes this one
+                        task = with_prefetch(task, pending[0] if pending else None)
                     inflight[pool.submit(fn, task)] = task
-                isolated = len(inflight) == 1
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 broken: list[Task] = []
                 for fut in done:
@@ -178,7 +186,13 @@ class LocalExecutor(Executor):
                     inflight.clear()
                 self.crashes += 1
                 pool = self._new_pool()
-                if isolated or len(broken) == 1:
+                # a file developed ahead is as much a suspect as the one being written
+                for task in list(broken):
+                    ahead = task.prefetch
+                    if ahead is not None and pending and pending[0].index == ahead.index:
+                        broken.append(pending.popleft())
+                broken = [dataclasses.replace(t, prefetch=None) for t in broken]
+                if len(broken) == 1:  # one file in flight and none ahead: the culprit
                     for task in broken:
                         log.error("worker crashed on %s", task.input)
                         yield crash_record(task)

@@ -12,8 +12,10 @@ settings, so a worker loads the model once however many files it handles.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import threading
 import time
 import traceback
 import warnings
@@ -39,6 +41,71 @@ class Task:
     output: str
     settings: Settings
     mask_path: str | None = None
+    #: The task this worker will be handed next, if the executor knows (one local worker): it is
+    #: read and developed in a background thread while this task's output is written.
+    prefetch: "Task | None" = None
+
+
+def with_prefetch(task: Task, following: Task | None) -> Task:
+    """``task``, telling its worker to develop ``following`` while it writes ``task``'s output.
+
+    Not with ``--timeout`` (the watchdog times one file at a time)."""
+    if following is None or task.settings.timeout:
+        return task
+    return dataclasses.replace(task, prefetch=dataclasses.replace(following, prefetch=None))
+
+
+class _Ahead:
+    """A file being developed in a background thread of this worker, for its own call later."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.value: tuple[Any, Any, dict[str, float]] | None = None
+        self.error: BaseException | None = None
+        self.messages: list[str] = []
+        self.thread = threading.Thread(target=self._run, name=f"rawcomplete-ahead-{task.index}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from runner.capture import FileMessages
+
+        try:
+            with FileMessages() as messages:
+                self.value = develop_task(self.task)
+        except BaseException as exc:  # noqa: BLE001 - handed to the file's own call, which reports it
+            self.error = exc
+        self.messages = messages
+
+    def take(self) -> tuple[Any, Any, dict[str, float]]:
+        """Wait for the thread; the file's messages join the caller's capture; its error is raised."""
+        from runner.capture import record_messages
+
+        self.thread.join()
+        record_messages(self.messages)
+        if self.error is not None:
+            raise self.error
+        assert self.value is not None
+        return self.value
+
+
+#: At most one file developed ahead per worker process.
+_ahead: dict[str, _Ahead] = {}
+
+
+def _developed(task: Task) -> tuple[Any, Any, dict[str, float]]:
+    """``develop_task(task)``, or the result the previous call developed ahead for it."""
+    ahead = _ahead.pop("next", None)
+    if ahead is not None:
+        same = dataclasses.replace(task, prefetch=None) == ahead.task
+        if same:
+            return ahead.take()
+        ahead.thread.join()  # another file: never two developing at once; its result is dropped
+    return develop_task(task)
+
+
+def _develop_ahead(task: Task) -> None:
+    if task.prefetch is not None:
+        _ahead["next"] = _Ahead(task.prefetch)
 
 
 def new_record(task: Task) -> dict[str, Any]:
@@ -124,11 +191,10 @@ def run_guarded(task: Task, body: Callable[[Task, dict[str, Any], float], None])
     settings = task.settings
     if settings.timeout:
         warm_up(settings)  # once per process: the file's --timeout starts after it
+    from runner.capture import FileMessages
+
     t0 = time.perf_counter()
     rec = new_record(task)
-    collector = _WarningCollector()
-    root = logging.getLogger()
-    root.addHandler(collector)
     if settings.timeout:
         import faulthandler
 
@@ -136,21 +202,15 @@ def run_guarded(task: Task, body: Callable[[Task, dict[str, Any], float], None])
         # ``timeout`` seconds, even inside native code; the executor reports the file as a crash.
         faulthandler.dump_traceback_later(settings.timeout, exit=True)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        # warnings and log records about this file (e.g. no usable camera WB), from this thread
+        with FileMessages() as messages:
             body(task, rec, t0)
-        # Warnings about this file (e.g. no usable camera WB); not the libraries' own chatter
-        # (Numba compile/caching notes depend on the process, not on the file).
-        collector.messages.extend(
-            f"{w.category.__name__}: {w.message}" for w in caught if not w.category.__module__.startswith("numba")
-        )
     finally:
-        root.removeHandler(collector)
         if settings.timeout:
             import faulthandler
 
             faulthandler.cancel_dump_traceback_later()
-    rec["warnings"] = collector.messages
+    rec["warnings"] = messages
     if rec["status"] != "done":
         rec["seconds"]["total"] = round(time.perf_counter() - t0, 4)
     return rec
@@ -185,20 +245,6 @@ def warm_up(settings: Settings) -> None:
             pipeline_for(settings).process(frame, holes if settings.method != "biharmonic" else None)
     except Exception as exc:  # noqa: BLE001 - the real file reports its own failure
         logging.getLogger("rawcomplete").debug("warm-up failed: %s", exc)
-
-
-class _WarningCollector(logging.Handler):
-    """Collects WARNING and worse log records of one file, for its report record."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.messages.append(record.getMessage())
-        except Exception:  # noqa: BLE001 - a bad log call must not fail the file
-            self.messages.append(str(record.msg))
 
 
 def develop_task(task: Task) -> tuple[Any, Any, dict[str, float]]:
@@ -245,7 +291,8 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
         from runner.resume import fingerprint, write_sidecar
         from runner.writers import OutputMetadata
 
-        frame, result, seconds = develop_task(task)
+        frame, result, seconds = _developed(task)
+        _develop_ahead(task)  # the next file develops while this one is written
 
         t = time.perf_counter()
         from runner.resume import package_version

@@ -5,8 +5,9 @@ A test that needs a worker to die in native code or to hang puts this folder fir
 ``PYTHONPATH`` of the command it runs (see :func:`faults.fault_env`) with
 ``RAWCOMPLETE_TEST_CRASH`` / ``RAWCOMPLETE_TEST_HANG`` set to a file-name pattern. Python imports
 ``sitecustomize`` at start-up in every process, the runner's spawned workers and Dask's too, and
-this one then wraps ``runner.work``'s per-file body: a matching file segfaults (a read of address
-0 in native code) or sleeps for an hour before anything else happens to it.
+this one then wraps ``runner.work.develop_task`` (reading and developing, where LibRaw or a kernel
+would crash): a matching file segfaults (a read of address 0 in native code) or sleeps for an hour,
+in whichever thread develops it (a worker develops the next file ahead while it writes).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ HANG_ENV = "RAWCOMPLETE_TEST_HANG"
 if os.environ.get(CRASH_ENV) or os.environ.get(HANG_ENV):
     import runner.work as _work
 
-    _original = _work._process
+    _original = _work.develop_task
 
-    def _process_with_faults(task, rec, t0):  # type: ignore[no-untyped-def]
+    def _develop_with_faults(task):  # type: ignore[no-untyped-def]
         name = os.path.basename(task.input)
         pattern = os.environ.get(CRASH_ENV)
         if pattern and fnmatch.fnmatch(name, pattern):
@@ -34,6 +35,6 @@ if os.environ.get(CRASH_ENV) or os.environ.get(HANG_ENV):
             import time
 
             time.sleep(3600)
-        return _original(task, rec, t0)
+        return _original(task)
 
-    _work._process = _process_with_faults
+    _work.develop_task = _develop_with_faults
