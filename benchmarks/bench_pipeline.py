@@ -107,16 +107,19 @@ def main() -> None:
         ref_mb = folder_mb(tmp / "ref", args.files)
         rows = [("rawpy LINEAR + tifffile (1 process)", ref_s, ref_rate, ref_mb)]
         stages = {}
-        runs = [(jobs, args.compress[0]) for jobs in args.jobs]
-        runs += [(args.jobs[0], codec) for codec in args.compress[1:]]
-        for jobs, codec in runs:
-            report = tmp / f"report_{jobs}_{codec}.json"
-            out = tmp / f"out_{jobs}_{codec}"
-            secs = run_cli(src, out, jobs, report, [*extra, "--compress", codec])
-            rows.append((f"rawcomplete --jobs {jobs} --compress {codec}", secs, args.files / secs * 60,
-                         folder_mb(out, args.files)))
+        runs = [(jobs, args.compress[0], []) for jobs in args.jobs]
+        # --timeout times each file alone, which turns off the worker's develop-ahead overlap
+        runs += [(1, args.compress[0], ["--timeout", "3600"])]
+        runs += [(args.jobs[0], codec, []) for codec in args.compress[1:]]
+        for jobs, codec, more in runs:
+            tag = f"{jobs}_{codec}_{len(more)}"
+            report = tmp / f"report_{tag}.json"
+            out = tmp / f"out_{tag}"
+            secs = run_cli(src, out, jobs, report, [*extra, "--compress", codec, *more])
+            name = f"rawcomplete --jobs {jobs} --compress {codec}" + (" (no overlap)" if more else "")
+            rows.append((name, secs, args.files / secs * 60, folder_mb(out, args.files)))
             recs = json.loads(report.read_text())["records"]
-            stages[f"--jobs {jobs} --compress {codec}"] = {k: float(np.mean([r["seconds"].get(k, 0.0) for r in recs]))
+            stages[name.removeprefix("rawcomplete ")] = {k: float(np.mean([r["seconds"].get(k, 0.0) for r in recs]))
                             for k in ("read", "develop", "mask", "complete", "write", "total")}
         base = rows[1][2]
         print(f"{'':44s} {'seconds':>8s} {'files/min':>10s} {'vs rawpy':>9s} {'vs row 2':>9s} {'MB/file':>8s} {'vs rawpy':>8s}")
