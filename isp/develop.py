@@ -7,6 +7,7 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
     -> white-balance gains (on the mosaic) -> demosaic (ISPConfig.demosaic, see isp.demosaic)
     -> FixVignetteRadial (DNG OpcodeList3, vignetting="auto") -> median denoise (per channel)
     -> colour matrix -> orientation                                  = ISPResult.linear
+    (highlights="clip": the white-balanced mosaic clipped at white before the demosaic)
     ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
     ISPResult.display_as("uint8" | "uint16") = its codes (written in the pass itself when
     ISPConfig.display_codes asks for them)
@@ -40,6 +41,7 @@ from typing import Any, Union
 import numpy as np
 
 from .config import ISPConfig, RadialVignetting
+from .highlights import clipped_mosaic, normalize_gains_smallest
 from .errors import ISPInputError
 from .raw import RawFrame, read_raw
 from .cfa import CFA_ORDERS, site_channels
@@ -64,7 +66,7 @@ class ISPResult:
     frame : RawFrame
         The frame developed.
     wb_gains : tuple of 3 floats
-        (R, G, B) gains applied, G = 1.
+        (R, G, B) gains applied, the smallest = 1 (LibRaw's normalisation, see isp.highlights).
     opcodes_applied : tuple of str
         DNG lens-shading opcodes applied, e.g. ``("GainMap x4 (OpcodeList2)",)``; () when none.
     config : ISPConfig
@@ -299,8 +301,18 @@ def develop(
         del norm_wb
     elif not isinstance(wb, str):
         gains = tuple(float(g) for g in wb)
+    gains = normalize_gains_smallest(gains)  # LibRaw's pre_mul normalisation (isp.highlights)
     site_gain = np.asarray(gains, dtype=np.float64)[site_ch]
     scale = (src_scale * site_gain).astype(np.float32)
+    if cfg.highlights == "clip":  # clip the white-balanced mosaic at white (isp.highlights)
+        shade = None
+        if shading is not None and shading.mosaic_ops and mosaic_gains is not _kernels.NO_GAINS:
+            def shade(norm):
+                return shading.apply_to_mosaic(norm, cfa, out=norm)
+        clipped = clipped_mosaic(src, src_black, scale, src_map, shade)
+        if clipped is not None:
+            src, src_black, scale, src_map = clipped, np.zeros(4, np.float32), np.ones(4, np.float32), _EMPTY_MAP
+            mosaic_gains = _kernels.NO_GAINS
 
     use_matrix = cfg.color == "srgb"
     matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
@@ -343,7 +355,7 @@ def develop(
     return ISPResult(
         linear=out,
         frame=frame,
-        wb_gains=(float(gains[0]), 1.0, float(gains[2])),
+        wb_gains=(float(gains[0]), float(gains[1]), float(gains[2])),
         opcodes_applied=applied,
         config=cfg,
         wb_method=wb_method,

@@ -80,6 +80,7 @@ class Settings:
     wb: str | tuple[float, float, float] = "camera"
     denoise: str = "off"
     demosaic: str = "bilinear"
+    highlights: str = "clip"
     color: str = "srgb"
     gamma: str | float = "srgb"
     lens_shading: str = "auto"
@@ -106,13 +107,14 @@ class Settings:
 
     PROCESSING_FIELDS = (
         "wb", "denoise", "color", "gamma", "lens_shading", "linear", "format", "quality",
-        "method", "auto_mask", "defect_threshold", "demosaic",
+        "method", "auto_mask", "defect_threshold", "demosaic", "highlights",
     )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wb", _check_wb(self.wb))
         check_choice("denoise", self.denoise, Denoise)
         _check_demosaic(self.demosaic)
+        _check_highlights(self.highlights)
         check_choice("color", self.color, Color)
         object.__setattr__(self, "gamma", _check_gamma(self.gamma))
         check_choice("lens_shading", self.lens_shading, LensShading)
@@ -167,6 +169,7 @@ class Settings:
             "wb": self.wb,
             "denoise": self.denoise,
             "demosaic": self.demosaic,
+            "highlights": self.highlights,
             "color": self.color,
             "gamma": self.gamma,
             "vignetting": self.lens_shading,
@@ -218,6 +221,16 @@ def _check_demosaic(value: Any) -> None:
     if value not in DEMOSAIC_ALGORITHMS:
         raise PipelineInputError(
             f"demosaic must be one of {', '.join(map(repr, DEMOSAIC_ALGORITHMS))}; got {value!r}"
+        )
+
+
+def _check_highlights(value: Any) -> None:
+    """The highlight mode is ISPConfig's option: its list of valid names is isp's."""
+    from isp.config import HIGHLIGHT_MODES
+
+    if value not in HIGHLIGHT_MODES:
+        raise PipelineInputError(
+            f"highlights must be one of {', '.join(map(repr, HIGHLIGHT_MODES))}; got {value!r}"
         )
 
 
