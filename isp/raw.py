@@ -109,6 +109,11 @@ class RawFrame:
     opcodes : Mapping[int, bytes]
         Raw bytes of DNG OpcodeList1/2/3 keyed 1/2/3, only those present.
     metadata : RawMetadata
+    color_matrix_source : str
+        Where ``color_matrix`` comes from: "DNG ColorMatrix1", "LibRaw rgb_xyz_matrix" (the
+        file's or LibRaw's built-in adobe_coeff table), "LibRaw cmatrix", "LibRaw rgb_cam
+        (measured)" (where rawpy exposes no matrix, e.g. Kodak: fitted from LibRaw's own output,
+        see ``_measured_rgb_cam``), "none" (identity), or "given" for frames built in memory.
     """
 
     path: str | None
@@ -122,6 +127,7 @@ class RawFrame:
     margins: tuple[int, int] = (0, 0)
     opcodes: Mapping[int, bytes] = field(default_factory=lambda: MappingProxyType({}))
     metadata: RawMetadata = field(default_factory=RawMetadata)
+    color_matrix_source: str = "given"
 
     def __post_init__(self) -> None:
         if not isinstance(self.opcodes, MappingProxyType):
@@ -150,8 +156,10 @@ class RawFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _libraw_color_matrix(raw) -> np.ndarray:
-    """rgb_cam as LibRaw's ``cam_xyz_coeff`` builds it: white-balanced camera RGB -> sRGB."""
+def _libraw_color_matrix(raw) -> tuple[np.ndarray, str]:
+    """(rgb_cam, source) as LibRaw's ``cam_xyz_coeff`` builds it: white-balanced camera RGB ->
+    sRGB, from the file's or LibRaw's built-in (adobe_coeff) XYZ -> camera matrix, else its
+    cmatrix; (identity, "none") when rawpy exposes neither."""
     cam_xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]
     if np.any(cam_xyz != 0):
         cam_rgb = cam_xyz @ _SRGB_TO_XYZ
@@ -159,13 +167,49 @@ def _libraw_color_matrix(raw) -> np.ndarray:
         if np.all(np.abs(sums) > 1e-9):
             cam_rgb = cam_rgb / sums
             try:
-                return np.linalg.inv(cam_rgb).astype(np.float32)
+                return np.linalg.inv(cam_rgb).astype(np.float32), "LibRaw rgb_xyz_matrix"
             except np.linalg.LinAlgError:
                 pass
     cmatrix = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
     if np.any(cmatrix != 0) and np.all(np.isfinite(cmatrix)):
-        return cmatrix.astype(np.float32)
-    return np.eye(3, dtype=np.float32)
+        return cmatrix.astype(np.float32), "LibRaw cmatrix"
+    return np.eye(3, dtype=np.float32), "none"
+
+
+#: Fit quality a measured LibRaw rgb_cam must reach (RMS residual over the fitted pixels, in
+#: units of full scale); 16-bit rounding alone gives about 1e-5.
+_RGB_CAM_FIT_RMS = 2e-4
+
+
+def _measured_rgb_cam(raw) -> np.ndarray | None:
+    """The rgb_cam LibRaw applies to this file, where rawpy exposes no matrix (Kodak cameras:
+    LibRaw builds it from the makernotes' ROMM matrix, ``romm_coeff``): fitted by least squares
+    from LibRaw's own half-size output in camera RGB and in sRGB (its ``convert_to_rgb`` is
+    exactly that per-pixel 3x3 product). None when the fit is not exact enough to trust."""
+    import rawpy
+
+    kw = dict(half_size=True, gamma=(1, 1), no_auto_bright=True, output_bps=16,
+              user_wb=[1.0, 1.0, 1.0, 1.0], adjust_maximum_thr=0.0, user_flip=0)
+    try:
+        cam = raw.postprocess(output_color=rawpy.ColorSpace.raw, **kw).reshape(-1, 3)
+        srgb = raw.postprocess(output_color=rawpy.ColorSpace.sRGB, **kw).reshape(-1, 3)
+    except rawpy.LibRawError as exc:
+        log.debug("could not measure LibRaw's rgb_cam: %s", exc)
+        return None
+    cam = cam.astype(np.float64) / 65535.0
+    srgb = srgb.astype(np.float64) / 65535.0
+    usable = (cam.min(axis=1) > 0.01) & (srgb.min(axis=1) > 0.001) & (srgb.max(axis=1) < 0.999) & (cam.max(axis=1) < 0.999)
+    if usable.sum() < 100:
+        return None
+    a, b = cam[usable], srgb[usable]
+    fit, _, rank, _ = np.linalg.lstsq(a, b, rcond=None)
+    if rank < 3:
+        return None
+    rms = float(np.sqrt(np.mean((a @ fit - b) ** 2)))
+    if not rms < _RGB_CAM_FIT_RMS:
+        log.debug("LibRaw's rgb_cam fit is not exact (RMS %.2g); not used", rms)
+        return None
+    return fit.T.astype(np.float32)
 
 
 def _camera_wb(raw) -> tuple[float, float, float] | None:
@@ -412,9 +456,14 @@ def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_
         flip = int(sizes.flip)
         if flip not in range(8):
             flip = 0
+        matrix, matrix_source = _libraw_color_matrix(raw)
+        if matrix_source == "none":
+            measured = _measured_rgb_cam(raw)
+            if measured is not None:
+                matrix, matrix_source = measured, "LibRaw rgb_cam (measured)"
         return (
-            mosaic, letters, black, white, _camera_wb(raw), _libraw_color_matrix(raw), flip,
-            (top, left), _libraw_metadata(raw),
+            mosaic, letters, black, white, _camera_wb(raw), matrix, flip,
+            (top, left), {**_libraw_metadata(raw), "color_matrix_source": matrix_source},
         )
 
 
@@ -542,7 +591,8 @@ def _read_dng_fast(p: str):
         return None
     if mosaic.shape != (h, w) or mosaic.dtype != np.uint16:
         return None
-    return (np.ascontiguousarray(mosaic), cfa, black, white, camera_wb, matrix, flip, (0, 0), {})
+    return (np.ascontiguousarray(mosaic), cfa, black, white, camera_wb, matrix, flip, (0, 0),
+            {"color_matrix_source": "DNG ColorMatrix1"})
 
 
 def _read_head(p: str) -> tuple[int, bytes]:
@@ -671,6 +721,8 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
     if isinstance(fields, RawError):
         raise fields
     mosaic, cfa, black, white, camera_wb, matrix, flip, (top, left), libraw_meta = fields
+    libraw_meta = dict(libraw_meta)
+    matrix_source = libraw_meta.pop("color_matrix_source", "none")
     problem = _decode_problem(mosaic, black, white)
     if problem:
         raise CorruptRawError(f"{p}: {problem}")
@@ -702,6 +754,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
         margins=(top, left),
         opcodes=MappingProxyType(opcodes),
         metadata=metadata,
+        color_matrix_source=matrix_source,
     )
 
 
