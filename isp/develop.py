@@ -6,7 +6,7 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
     -> lens-shading GainMap (DNG OpcodeList2, vignetting="auto") or user vignetting
     -> white-balance gains (on the mosaic) -> demosaic (ISPConfig.demosaic, see isp.demosaic)
     -> FixVignetteRadial (DNG OpcodeList3, vignetting="auto") -> median denoise (per channel)
-    -> colour matrix -> orientation                                  = ISPResult.linear
+    -> colour matrix -> orientation (-> pixel-aspect stretch)        = ISPResult.linear
     (highlights="clip": the white-balanced mosaic clipped at white before the demosaic)
     ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
     ISPResult.display_as("uint8" | "uint16") = its codes (written in the pass itself when
@@ -33,6 +33,7 @@ Every path equals the composition of the public stages (tested, to float roundin
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -133,6 +134,8 @@ def _check_frame(frame: RawFrame) -> None:
         raise ISPInputError(f"RawFrame.color_matrix must be a finite 3x3 array; got shape {cm.shape}")
     if int(frame.flip) not in range(8):
         raise ISPInputError(f"RawFrame.flip must be in 0..7; got {frame.flip!r}")
+    if not (math.isfinite(float(frame.pixel_aspect)) and 0.1 <= float(frame.pixel_aspect) <= 10):
+        raise ISPInputError(f"RawFrame.pixel_aspect must be in [0.1, 10]; got {frame.pixel_aspect!r}")
 
 
 def _resolve_config(config: ISPConfig | None, fields: dict[str, Any]) -> ISPConfig:
@@ -352,6 +355,12 @@ def develop(
             median = _kernels.median3_color if cfg.denoise == "median3" else _kernels.median5_color
             median(rgb, matrix, use_matrix, flip, out, display)
 
+    codes = None if display.codes.size == 0 else display.codes
+    if frame.pixel_aspect != 1:  # non-square photosites: LibRaw's stretch (isp.geometry)
+        from .geometry import stretch_oriented
+
+        out = stretch_oriented(out, frame.pixel_aspect, flip)
+        codes = None if codes is None else stretch_oriented(codes, frame.pixel_aspect, flip)
     return ISPResult(
         linear=out,
         frame=frame,
@@ -359,5 +368,5 @@ def develop(
         opcodes_applied=applied,
         config=cfg,
         wb_method=wb_method,
-        codes=None if display.codes.size == 0 else display.codes,
+        codes=codes,
     )

@@ -114,6 +114,9 @@ class RawFrame:
         file's or LibRaw's built-in adobe_coeff table), "LibRaw cmatrix", "LibRaw rgb_cam
         (measured)" (where rawpy exposes no matrix, e.g. Kodak: fitted from LibRaw's own output,
         see ``_measured_rgb_cam``), "none" (identity), or "given" for frames built in memory.
+    pixel_aspect : float
+        Photosite width / height (LibRaw ``sizes.pixel_aspect``, DNG DefaultScale); develop
+        stretches to square pixels as LibRaw does (:mod:`isp.geometry`). 1 for square pixels.
     """
 
     path: str | None
@@ -128,6 +131,7 @@ class RawFrame:
     opcodes: Mapping[int, bytes] = field(default_factory=lambda: MappingProxyType({}))
     metadata: RawMetadata = field(default_factory=RawMetadata)
     color_matrix_source: str = "given"
+    pixel_aspect: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.opcodes, MappingProxyType):
@@ -148,8 +152,10 @@ class RawFrame:
 
     @property
     def output_shape(self) -> tuple[int, int]:
-        """(H, W) of developed images (output orientation)."""
-        h, w = self.mosaic.shape
+        """(H, W) of developed images (output orientation, square pixels)."""
+        from .geometry import stretched_shape
+
+        h, w = stretched_shape(self.mosaic.shape, self.pixel_aspect)
         return (w, h) if self.flip & 4 else (h, w)
 
 
@@ -463,7 +469,8 @@ def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_
                 matrix, matrix_source = measured, "LibRaw rgb_cam (measured)"
         return (
             mosaic, letters, black, white, _camera_wb(raw), matrix, flip,
-            (top, left), {**_libraw_metadata(raw), "color_matrix_source": matrix_source},
+            (top, left), {**_libraw_metadata(raw), "color_matrix_source": matrix_source,
+                          "pixel_aspect": float(sizes.pixel_aspect)},
         )
 
 
@@ -579,6 +586,9 @@ def _read_dng_fast(p: str):
             try:
                 matrix = np.linalg.inv(cam_rgb / sums).astype(np.float32)
             except np.linalg.LinAlgError:
+                return None
+            scale = _tag_floats(tags, 50718)  # DefaultScale: non-square pixels take LibRaw's path
+            if scale and (len(scale) != 2 or scale[0] != scale[1]):
                 return None
             orientation = int(ifd0.tags.valueof(274, 1))
             flip = _TIFF_ORIENTATION_TO_FLIP[orientation] if 1 <= orientation <= 8 else 0
@@ -723,6 +733,9 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
     mosaic, cfa, black, white, camera_wb, matrix, flip, (top, left), libraw_meta = fields
     libraw_meta = dict(libraw_meta)
     matrix_source = libraw_meta.pop("color_matrix_source", "none")
+    pixel_aspect = float(libraw_meta.pop("pixel_aspect", 1.0))
+    if not (math.isfinite(pixel_aspect) and 0.1 <= pixel_aspect <= 10):
+        raise CorruptRawError(f"{p}: pixel aspect ratio {pixel_aspect!r} is outside 0.1 .. 10")
     problem = _decode_problem(mosaic, black, white)
     if problem:
         raise CorruptRawError(f"{p}: {problem}")
@@ -755,6 +768,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
         opcodes=MappingProxyType(opcodes),
         metadata=metadata,
         color_matrix_source=matrix_source,
+        pixel_aspect=pixel_aspect,
     )
 
 
