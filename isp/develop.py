@@ -115,12 +115,13 @@ class ISPResult:
 
 def _check_frame(frame: RawFrame) -> None:
     m = frame.mosaic
-    if not isinstance(m, np.ndarray) or m.ndim != 2 or m.dtype.kind not in "fiu" or m.size == 0:
+    linear = isinstance(m, np.ndarray) and m.ndim == 3 and m.shape[2] == 3 and frame.cfa is None
+    if not isinstance(m, np.ndarray) or (m.ndim != 2 and not linear) or m.dtype.kind not in "fiu" or m.size == 0:
         raise ISPInputError(
-            f"RawFrame.mosaic must be a non-empty 2-D real array; got "
-            f"{getattr(m, 'dtype', type(m))}, shape {getattr(m, 'shape', None)}"
+            f"RawFrame.mosaic must be a non-empty 2-D real array (or H x W x 3 with cfa None, a "
+            f"linear RAW); got {getattr(m, 'dtype', type(m))}, shape {getattr(m, 'shape', None)}"
         )
-    if frame.cfa not in CFA_ORDERS:
+    if not linear and frame.cfa not in CFA_ORDERS:
         raise ISPInputError(f"RawFrame.cfa must be one of {', '.join(CFA_ORDERS)}; got {frame.cfa!r}")
     black = np.asarray(frame.black_levels, dtype=np.float64)
     if black.shape != (4,) or not np.all(np.isfinite(black)):
@@ -162,6 +163,49 @@ def _demosaic_camera_rgb(src, black, scale, gain_map, site_ch, algorithm):
         return rgb
     demosaic_rcd(src, black, scale, gain_map, site_ch, RCD_PASSES[algorithm], rgb)
     return rgb
+
+
+def _output_buffers(frame: RawFrame, cfg: ISPConfig):
+    """(use_matrix, matrix, flip, out, display) for the last pass: the float32 linear output
+    (output orientation) and, when ``cfg.display_codes`` asks, the display-code buffer."""
+    from . import _kernels
+
+    h, w = frame.mosaic.shape[:2]
+    flip = int(frame.flip)
+    oh, ow = (w, h) if flip & 4 else (h, w)
+    out = np.empty((oh, ow, 3), np.float32)
+    display = _kernels.NO_DISPLAY
+    if cfg.display_codes != "none":
+        from .color import transfer_code, transfer_lut
+        from .stages import DISPLAY_DTYPES
+
+        mode, g = transfer_code(cfg.gamma)
+        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode, g,
+                                        transfer_lut(mode, g), DISPLAY_DTYPES[cfg.display_codes])
+    matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
+    return cfg.color == "srgb", matrix, flip, out, display
+
+
+def _color_pass(rgb, cfg: ISPConfig, use_matrix, matrix, flip, out, display) -> None:
+    """One parallel pass over camera RGB: median (``cfg.denoise``), colour, orientation and
+    display codes, into ``out`` / ``display``."""
+    from . import _kernels
+
+    if cfg.denoise == "off":
+        _kernels.color_orient(rgb, matrix, use_matrix, flip, out, display)
+    else:
+        median = _kernels.median3_color if cfg.denoise == "median3" else _kernels.median5_color
+        median(rgb, matrix, use_matrix, flip, out, display)
+
+
+def _final_geometry(frame: RawFrame, out, display):
+    """(linear, codes or None) after the pixel-aspect stretch of non-square photosites."""
+    codes = None if display.codes.size == 0 else display.codes
+    if frame.pixel_aspect != 1:  # LibRaw's stretch (isp.geometry)
+        from .geometry import stretch_outputs
+
+        return stretch_outputs(out, codes, frame.pixel_aspect, int(frame.flip))
+    return out, codes
 
 
 def develop(
@@ -211,6 +255,10 @@ def develop(
             f"source must be a path or an isp.RawFrame; got {type(source).__name__}"
         )
     _check_frame(frame)
+    if frame.mosaic.ndim == 3:  # a linear RAW: the same stages minus the demosaic
+        from .linear import develop_linear
+
+        return develop_linear(frame, cfg)
 
     mosaic = frame.mosaic
     if mosaic.dtype != np.uint16:
@@ -317,19 +365,7 @@ def develop(
             src, src_black, scale, src_map = clipped, np.zeros(4, np.float32), np.ones(4, np.float32), _EMPTY_MAP
             mosaic_gains = _kernels.NO_GAINS
 
-    use_matrix = cfg.color == "srgb"
-    matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
-    flip = int(frame.flip)
-    oh, ow = (w, h) if flip & 4 else (h, w)
-    out = np.empty((oh, ow, 3), np.float32)
-    display = _kernels.NO_DISPLAY
-    if cfg.display_codes != "none":
-        from .color import transfer_code, transfer_lut
-        from .stages import DISPLAY_DTYPES
-
-        mode, g = transfer_code(cfg.gamma)
-        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode, g,
-                                        transfer_lut(mode, g), DISPLAY_DTYPES[cfg.display_codes])
+    use_matrix, matrix, flip, out, display = _output_buffers(frame, cfg)
     if cfg.demosaic == "bilinear":
         # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
         _kernels.demosaic_banded(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip,
@@ -349,18 +385,8 @@ def develop(
         rgb = _demosaic_camera_rgb(src, src_black, scale, src_map, site_ch, cfg.demosaic)
         if shading is not None and shading.rgb_ops:
             shading.apply_to_rgb(rgb, out=rgb)
-        if cfg.denoise == "off":
-            _kernels.color_orient(rgb, matrix, use_matrix, flip, out, display)
-        else:
-            median = _kernels.median3_color if cfg.denoise == "median3" else _kernels.median5_color
-            median(rgb, matrix, use_matrix, flip, out, display)
-
-    codes = None if display.codes.size == 0 else display.codes
-    if frame.pixel_aspect != 1:  # non-square photosites: LibRaw's stretch (isp.geometry)
-        from .geometry import stretch_oriented
-
-        out = stretch_oriented(out, frame.pixel_aspect, flip)
-        codes = None if codes is None else stretch_oriented(codes, frame.pixel_aspect, flip)
+        _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
+    out, codes = _final_geometry(frame, out, display)
     return ISPResult(
         linear=out,
         frame=frame,

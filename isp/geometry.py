@@ -102,6 +102,13 @@ def stretch_oriented(image: np.ndarray, pixel_aspect: float, flip: int) -> np.nd
 
 
 
+def stretch_outputs(linear: np.ndarray, codes: np.ndarray | None, pixel_aspect: float, flip: int):
+    """(linear, codes) of a develop pass stretched to square pixels (codes may be None); the
+    codes stay equal to encoding the stretched linear image, since the stretch only samples."""
+    linear = stretch_oriented(linear, pixel_aspect, flip)
+    return linear, None if codes is None else stretch_oriented(codes, pixel_aspect, flip)
+
+
 def mask_to_output(mask: np.ndarray, flip: int, pixel_aspect: float = 1.0) -> np.ndarray:
     """A sensor-oriented H x W boolean map (e.g. defective photosites) in the developed image's
     geometry: oriented (``flip``), then stretched like the image (each output pixel takes its
@@ -112,4 +119,4 @@ def mask_to_output(mask: np.ndarray, flip: int, pixel_aspect: float = 1.0) -> np
     if float(pixel_aspect) == 1:
         return arr
     return stretch_oriented(arr, pixel_aspect, int(flip))
-__all__ = ["mask_to_output", "stretch_oriented", "stretch_pixel_aspect", "stretched_shape"]
+__all__ = ["mask_to_output", "stretch_oriented", "stretch_outputs", "stretch_pixel_aspect", "stretched_shape"]

@@ -90,11 +90,14 @@ class RawFrame:
     path : str or None
         Source file, None for frames built in memory.
     mosaic : numpy.ndarray
-        uint16 H x W, the visible area (rawpy ``raw_image_visible``), sensor orientation.
-    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"}
-        Colours of the visible mosaic's top-left 2x2 block (second green mapped to G).
+        uint16 H x W, the visible area (rawpy ``raw_image_visible``), sensor orientation; for a
+        linear RAW (LinearRaw DNG, see :mod:`isp.linear`) uint16 H x W x 3 camera RGB.
+    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"} or None
+        Colours of the visible mosaic's top-left 2x2 block (second green mapped to G); None for
+        a linear RAW.
     black_levels : tuple of 4 floats
-        Black level per 2x2 site, row-major: index ``2 * (y % 2) + x % 2``.
+        Black level per 2x2 site, row-major: index ``2 * (y % 2) + x % 2``; for a linear RAW
+        (R, G, B, G).
     white_level : float
         Saturation value.
     camera_wb : tuple of 3 floats or None
@@ -216,6 +219,16 @@ def _measured_rgb_cam(raw) -> np.ndarray | None:
         log.debug("LibRaw's rgb_cam fit is not exact (RMS %.2g); not used", rms)
         return None
     return fit.T.astype(np.float32)
+
+
+def _libraw_matrix_or_measured(raw) -> tuple[np.ndarray, str]:
+    """:func:`_libraw_color_matrix`, else the rgb_cam LibRaw is measured to apply."""
+    matrix, source = _libraw_color_matrix(raw)
+    if source == "none":
+        measured = _measured_rgb_cam(raw)
+        if measured is not None:
+            return measured, "LibRaw rgb_cam (measured)"
+    return matrix, source
 
 
 def _camera_wb(raw) -> tuple[float, float, float] | None:
@@ -429,6 +442,8 @@ def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_
         raw_type = raw.raw_type
         pattern = raw.raw_pattern
         desc = raw.color_desc.decode("ascii", "replace")
+        if raw_type == rawpy.RawType.Stack and int(raw.num_colors) == 3:
+            return _read_stack(p, raw, sizes)
         if raw_type != rawpy.RawType.Flat or pattern is None:
             return UnsupportedRawError(
                 f"{p}: not a Bayer CFA sensor (LibRaw raw_type {raw_type.name}, no 2x2 pattern: "
@@ -462,16 +477,34 @@ def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_
         flip = int(sizes.flip)
         if flip not in range(8):
             flip = 0
-        matrix, matrix_source = _libraw_color_matrix(raw)
-        if matrix_source == "none":
-            measured = _measured_rgb_cam(raw)
-            if measured is not None:
-                matrix, matrix_source = measured, "LibRaw rgb_cam (measured)"
+        matrix, matrix_source = _libraw_matrix_or_measured(raw)
         return (
             mosaic, letters, black, white, _camera_wb(raw), matrix, flip,
             (top, left), {**_libraw_metadata(raw), "color_matrix_source": matrix_source,
                           "pixel_aspect": float(sizes.pixel_aspect)},
         )
+
+
+def _read_stack(p: str, raw, sizes):
+    """A linear (demosaiced) RAW as LibRaw decodes it: H x W x 3 camera RGB (see isp.linear)."""
+    stack = raw.raw_image_visible
+    if stack.ndim != 3 or stack.shape[2] < 3 or stack.size == 0:
+        return CorruptRawError(f"{p}: decoded a malformed linear image (shape {stack.shape})")
+    if stack.shape[2] > 3 and np.any(stack[..., 3:]):
+        return UnsupportedRawError(f"{p}: a linear RAW with {stack.shape[2]} populated channels; "
+                                   "this ISP develops 3-colour linear data only")
+    rgb = np.array(stack[..., :3], dtype=np.uint16, copy=True)
+    blpc = [float(v) for v in raw.black_level_per_channel]
+    black = (blpc[0], blpc[1], blpc[2], blpc[1])
+    white = float(raw.white_level)
+    if not white > max(black):
+        return CorruptRawError(f"{p}: white level {white} is not above the black levels {list(black)}")
+    flip = int(sizes.flip) if int(sizes.flip) in range(8) else 0
+    matrix, matrix_source = _libraw_matrix_or_measured(raw)
+    meta = {**_libraw_metadata(raw), "color_matrix_source": matrix_source,
+            "pixel_aspect": float(sizes.pixel_aspect)}
+    return (rgb, None, black, white, _camera_wb(raw), matrix, flip,
+            (int(sizes.top_margin), int(sizes.left_margin)), meta)
 
 
 # DNG tags that make LibRaw do more than "read the CFA strip as is": files carrying any of them
@@ -692,13 +725,6 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
         raise _classify_unsupported(p, head, size, None, None)
     structure = scan_tiff_file(p) if head[:4] in (b"II*\x00", b"MM\x00*") else None
     if structure is not None:
-        if structure.is_dng and structure.raw_ifds and not any(
-            ifd.value(262) == 32803 for ifd in structure.raw_ifds
-        ):
-            raise UnsupportedRawError(
-                f"{p}: a linear DNG (LinearRaw: demosaiced data, no CFA image); this ISP develops "
-                "Bayer mosaics only"
-            )
         problem = structure_problem(structure)
         if problem:
             raise CorruptRawError(f"{p}: {problem}")
