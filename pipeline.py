@@ -500,7 +500,9 @@ class Pipeline:
             from isp.defects import detect_defective_pixels
 
             found = detect_defective_pixels(frame.mosaic, frame.cfa, threshold=self.defect_threshold)
-            found = np.asarray(isp.apply_orientation(found, frame.flip), dtype=bool)
+            from isp.geometry import mask_to_output
+
+            found = np.asarray(mask_to_output(found, frame.flip, frame.pixel_aspect), dtype=bool)
             if found.shape != image.shape[:2]:
                 raise PipelineError(
                     f"{_name(frame)}: defect map is {found.shape} after orientation but the developed "

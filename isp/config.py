@@ -22,6 +22,7 @@ ColorMode = Literal["srgb", "raw"]
 GammaMode = Literal["srgb", "bt709", "linear"]
 DemosaicAlgorithm = Literal["bilinear", "rcd", "rcd_refined"]
 DisplayCodes = Literal["none", "uint8", "uint16"]
+HighlightMode = Literal["clip", "keep"]
 
 WB_METHODS: tuple[str, ...] = ("camera", "gray_world", "white_world")
 VIGNETTING_MODES: tuple[str, ...] = ("auto", "off")
@@ -31,6 +32,8 @@ GAMMA_MODES: tuple[str, ...] = ("srgb", "bt709", "linear")
 #: The demosaic algorithms of :func:`isp.demosaic` and ``ISPConfig(demosaic=...)``.
 DEMOSAIC_ALGORITHMS: tuple[str, ...] = ("bilinear", "rcd", "rcd_refined")
 DISPLAY_CODES: tuple[str, ...] = ("none", "uint8", "uint16")
+#: ``ISPConfig(highlights=...)``: what happens to sensor values above white (see isp.highlights).
+HIGHLIGHT_MODES: tuple[str, ...] = ("clip", "keep")
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ class ISPConfig:
         where the file has none usable. ``"gray_world"``: equal channel means;
         ``"white_world"``: equal channel 99.5th percentiles (see
         :func:`isp.white_balance_gains`). Both ignore clipped pixels. A tuple gives (R, G, B) gains
-        directly; they are normalised to G = 1.
+        directly (any scale). :func:`isp.develop` applies them normalised as LibRaw does, the
+        smallest gain = 1 (``ISPResult.wb_gains``).
     vignetting : {"auto", "off"}, RadialVignetting or numpy.ndarray
         ``"auto"`` applies the lens-shading opcodes found in the file (DNG GainMap in OpcodeList2,
         FixVignetteRadial in OpcodeList3); ``"off"`` applies nothing; a :class:`RadialVignetting`
@@ -139,6 +143,12 @@ class ISPConfig:
         Also write the display image as integer codes (clipped, encoded with ``gamma``, rounded
         half up) in the same pass as ``.linear``: ``ISPResult.display_as(display_codes)`` then
         returns them without another pass (what a writer of 8- or 16-bit files wants).
+    highlights : {"clip", "keep"}
+        ``"clip"`` (LibRaw's and dcraw's default): the white-balanced mosaic is clipped at white
+        before demosaicing, so blown areas come out neutral white in every output;
+        ``"keep"``: values above white stay in ``ISPResult.linear`` (scene-linear work; the
+        display clips each channel after the colour matrix, so blown areas may take a tint).
+        See :mod:`isp.highlights`.
 
     Examples
     --------
@@ -154,6 +164,7 @@ class ISPConfig:
     gamma: Union[GammaMode, float] = "srgb"
     demosaic: DemosaicAlgorithm = "bilinear"
     display_codes: DisplayCodes = "none"
+    highlights: HighlightMode = "clip"
 
     def __post_init__(self) -> None:
         # white balance
@@ -188,6 +199,7 @@ class ISPConfig:
             )
         _choices("demosaic", self.demosaic, DEMOSAIC_ALGORITHMS)
         _choices("display_codes", self.display_codes, DISPLAY_CODES)
+        _choices("highlights", self.highlights, HIGHLIGHT_MODES)
         _choices("denoise", self.denoise, DENOISE_MODES)
         _choices("color", self.color, COLOR_MODES)
         gamma = self.gamma
@@ -209,7 +221,8 @@ class ISPConfig:
         vig = self.vignetting
         if isinstance(vig, np.ndarray):
             vig = ("gain_map", vig.shape, vig.tobytes())
-        return (self.wb, vig, self.denoise, self.color, self.gamma, self.demosaic, self.display_codes)
+        return (self.wb, vig, self.denoise, self.color, self.gamma, self.demosaic, self.display_codes,
+                self.highlights)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ISPConfig):

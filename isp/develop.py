@@ -6,7 +6,8 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
     -> lens-shading GainMap (DNG OpcodeList2, vignetting="auto") or user vignetting
     -> white-balance gains (on the mosaic) -> demosaic (ISPConfig.demosaic, see isp.demosaic)
     -> FixVignetteRadial (DNG OpcodeList3, vignetting="auto") -> median denoise (per channel)
-    -> colour matrix -> orientation                                  = ISPResult.linear
+    -> colour matrix -> orientation (-> pixel-aspect stretch)        = ISPResult.linear
+    (highlights="clip": the white-balanced mosaic clipped at white before the demosaic)
     ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
     ISPResult.display_as("uint8" | "uint16") = its codes (written in the pass itself when
     ISPConfig.display_codes asks for them)
@@ -32,6 +33,7 @@ Every path equals the composition of the public stages (tested, to float roundin
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Union
@@ -39,6 +41,7 @@ from typing import Any, Union
 import numpy as np
 
 from .config import ISPConfig, RadialVignetting
+from .highlights import clipped_mosaic, normalize_gains_smallest
 from .errors import ISPInputError
 from .raw import RawFrame, read_raw
 from ._threading import serialised
@@ -64,7 +67,7 @@ class ISPResult:
     frame : RawFrame
         The frame developed.
     wb_gains : tuple of 3 floats
-        (R, G, B) gains applied, G = 1.
+        (R, G, B) gains applied, the smallest = 1 (LibRaw's normalisation, see isp.highlights).
     opcodes_applied : tuple of str
         DNG lens-shading opcodes applied, e.g. ``("GainMap x4 (OpcodeList2)",)``; () when none.
     config : ISPConfig
@@ -122,12 +125,13 @@ class ISPResult:
 
 def _check_frame(frame: RawFrame) -> None:
     m = frame.mosaic
-    if not isinstance(m, np.ndarray) or m.ndim != 2 or m.dtype.kind not in "fiu" or m.size == 0:
+    linear = isinstance(m, np.ndarray) and m.ndim == 3 and m.shape[2] == 3 and frame.cfa is None
+    if not isinstance(m, np.ndarray) or (m.ndim != 2 and not linear) or m.dtype.kind not in "fiu" or m.size == 0:
         raise ISPInputError(
-            f"RawFrame.mosaic must be a non-empty 2-D real array; got "
-            f"{getattr(m, 'dtype', type(m))}, shape {getattr(m, 'shape', None)}"
+            f"RawFrame.mosaic must be a non-empty 2-D real array (or H x W x 3 with cfa None, a "
+            f"linear RAW); got {getattr(m, 'dtype', type(m))}, shape {getattr(m, 'shape', None)}"
         )
-    if frame.cfa not in CFA_ORDERS:
+    if not linear and frame.cfa not in CFA_ORDERS:
         raise ISPInputError(f"RawFrame.cfa must be one of {', '.join(CFA_ORDERS)}; got {frame.cfa!r}")
     black = np.asarray(frame.black_levels, dtype=np.float64)
     if black.shape != (4,) or not np.all(np.isfinite(black)):
@@ -141,6 +145,8 @@ def _check_frame(frame: RawFrame) -> None:
         raise ISPInputError(f"RawFrame.color_matrix must be a finite 3x3 array; got shape {cm.shape}")
     if int(frame.flip) not in range(8):
         raise ISPInputError(f"RawFrame.flip must be in 0..7; got {frame.flip!r}")
+    if not (math.isfinite(float(frame.pixel_aspect)) and 0.1 <= float(frame.pixel_aspect) <= 10):
+        raise ISPInputError(f"RawFrame.pixel_aspect must be in [0.1, 10]; got {frame.pixel_aspect!r}")
 
 
 def _resolve_config(config: ISPConfig | None, fields: dict[str, Any]) -> ISPConfig:
@@ -167,6 +173,49 @@ def _demosaic_camera_rgb(src, black, scale, gain_map, site_ch, algorithm):
         return rgb
     demosaic_rcd(src, black, scale, gain_map, site_ch, RCD_PASSES[algorithm], rgb)
     return rgb
+
+
+def _output_buffers(frame: RawFrame, cfg: ISPConfig):
+    """(use_matrix, matrix, flip, out, display) for the last pass: the float32 linear output
+    (output orientation) and, when ``cfg.display_codes`` asks, the display-code buffer."""
+    from . import _kernels
+
+    h, w = frame.mosaic.shape[:2]
+    flip = int(frame.flip)
+    oh, ow = (w, h) if flip & 4 else (h, w)
+    out = np.empty((oh, ow, 3), np.float32)
+    display = _kernels.NO_DISPLAY
+    if cfg.display_codes != "none":
+        from .color import transfer_code, transfer_lut
+        from .stages import DISPLAY_DTYPES
+
+        mode, g = transfer_code(cfg.gamma)
+        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode, g,
+                                        transfer_lut(mode, g), DISPLAY_DTYPES[cfg.display_codes])
+    matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
+    return cfg.color == "srgb", matrix, flip, out, display
+
+
+def _color_pass(rgb, cfg: ISPConfig, use_matrix, matrix, flip, out, display) -> None:
+    """One parallel pass over camera RGB: median (``cfg.denoise``), colour, orientation and
+    display codes, into ``out`` / ``display``."""
+    from . import _kernels
+
+    if cfg.denoise == "off":
+        _kernels.color_orient(rgb, matrix, use_matrix, flip, out, display)
+    else:
+        median = _kernels.median3_color if cfg.denoise == "median3" else _kernels.median5_color
+        median(rgb, matrix, use_matrix, flip, out, display)
+
+
+def _final_geometry(frame: RawFrame, out, display):
+    """(linear, codes or None) after the pixel-aspect stretch of non-square photosites."""
+    codes = None if display.codes.size == 0 else display.codes
+    if frame.pixel_aspect != 1:  # LibRaw's stretch (isp.geometry)
+        from .geometry import stretch_outputs
+
+        return stretch_outputs(out, codes, frame.pixel_aspect, int(frame.flip))
+    return out, codes
 
 
 @serialised  # thread-safe under any Numba threading layer (see isp._threading)
@@ -217,6 +266,10 @@ def develop(
             f"source must be a path or an isp.RawFrame; got {type(source).__name__}"
         )
     _check_frame(frame)
+    if frame.mosaic.ndim == 3:  # a linear RAW: the same stages minus the demosaic
+        from .linear import develop_linear
+
+        return develop_linear(frame, cfg)
 
     mosaic = frame.mosaic
     if mosaic.dtype != np.uint16:
@@ -310,22 +363,20 @@ def develop(
         del norm_wb
     elif not isinstance(wb, str):
         gains = tuple(float(g) for g in wb)
+    gains = normalize_gains_smallest(gains)  # LibRaw's pre_mul normalisation (isp.highlights)
     site_gain = np.asarray(gains, dtype=np.float64)[site_ch]
     scale = (src_scale * site_gain).astype(np.float32)
+    if cfg.highlights == "clip":  # clip the white-balanced mosaic at white (isp.highlights)
+        shade = None
+        if shading is not None and shading.mosaic_ops and mosaic_gains is not _kernels.NO_GAINS:
+            def shade(norm):
+                return shading.apply_to_mosaic(norm, cfa, out=norm)
+        clipped = clipped_mosaic(src, src_black, scale, src_map, shade)
+        if clipped is not None:
+            src, src_black, scale, src_map = clipped, np.zeros(4, np.float32), np.ones(4, np.float32), _EMPTY_MAP
+            mosaic_gains = _kernels.NO_GAINS
 
-    use_matrix = cfg.color == "srgb"
-    matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
-    flip = int(frame.flip)
-    oh, ow = (w, h) if flip & 4 else (h, w)
-    out = np.empty((oh, ow, 3), np.float32)
-    display = _kernels.NO_DISPLAY
-    if cfg.display_codes != "none":
-        from .color import transfer_code, transfer_lut
-        from .stages import DISPLAY_DTYPES
-
-        mode, g = transfer_code(cfg.gamma)
-        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode, g,
-                                        transfer_lut(mode, g), DISPLAY_DTYPES[cfg.display_codes])
+    use_matrix, matrix, flip, out, display = _output_buffers(frame, cfg)
     if cfg.demosaic == "bilinear":
         # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
         _kernels.demosaic_banded(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip,
@@ -345,18 +396,14 @@ def develop(
         rgb = _demosaic_camera_rgb(src, src_black, scale, src_map, site_ch, cfg.demosaic)
         if shading is not None and shading.rgb_ops:
             shading.apply_to_rgb(rgb, out=rgb)
-        if cfg.denoise == "off":
-            _kernels.color_orient(rgb, matrix, use_matrix, flip, out, display)
-        else:
-            median = _kernels.median3_color if cfg.denoise == "median3" else _kernels.median5_color
-            median(rgb, matrix, use_matrix, flip, out, display)
-
+        _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
+    out, codes = _final_geometry(frame, out, display)
     return ISPResult(
         linear=out,
         frame=frame,
-        wb_gains=(float(gains[0]), 1.0, float(gains[2])),
+        wb_gains=(float(gains[0]), float(gains[1]), float(gains[2])),
         opcodes_applied=applied,
         config=cfg,
         wb_method=wb_method,
-        codes=None if display.codes.size == 0 else display.codes,
+        codes=codes,
     )

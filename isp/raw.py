@@ -90,11 +90,14 @@ class RawFrame:
     path : str or None
         Source file, None for frames built in memory.
     mosaic : numpy.ndarray
-        uint16 H x W, the visible area (rawpy ``raw_image_visible``), sensor orientation.
-    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"}
-        Colours of the visible mosaic's top-left 2x2 block (second green mapped to G).
+        uint16 H x W, the visible area (rawpy ``raw_image_visible``), sensor orientation; for a
+        linear RAW (LinearRaw DNG, see :mod:`isp.linear`) uint16 H x W x 3 camera RGB.
+    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"} or None
+        Colours of the visible mosaic's top-left 2x2 block (second green mapped to G); None for
+        a linear RAW.
     black_levels : tuple of 4 floats
-        Black level per 2x2 site, row-major: index ``2 * (y % 2) + x % 2``.
+        Black level per 2x2 site, row-major: index ``2 * (y % 2) + x % 2``; for a linear RAW
+        (R, G, B, G).
     white_level : float
         Saturation value.
     camera_wb : tuple of 3 floats or None
@@ -109,6 +112,14 @@ class RawFrame:
     opcodes : Mapping[int, bytes]
         Raw bytes of DNG OpcodeList1/2/3 keyed 1/2/3, only those present.
     metadata : RawMetadata
+    color_matrix_source : str
+        Where ``color_matrix`` comes from: "DNG ColorMatrix1", "LibRaw rgb_xyz_matrix" (the
+        file's or LibRaw's built-in adobe_coeff table), "LibRaw cmatrix", "LibRaw rgb_cam
+        (measured)" (where rawpy exposes no matrix, e.g. Kodak: fitted from LibRaw's own output,
+        see ``_measured_rgb_cam``), "none" (identity), or "given" for frames built in memory.
+    pixel_aspect : float
+        Photosite width / height (LibRaw ``sizes.pixel_aspect``, DNG DefaultScale); develop
+        stretches to square pixels as LibRaw does (:mod:`isp.geometry`). 1 for square pixels.
     """
 
     path: str | None
@@ -122,6 +133,8 @@ class RawFrame:
     margins: tuple[int, int] = (0, 0)
     opcodes: Mapping[int, bytes] = field(default_factory=lambda: MappingProxyType({}))
     metadata: RawMetadata = field(default_factory=RawMetadata)
+    color_matrix_source: str = "given"
+    pixel_aspect: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.opcodes, MappingProxyType):
@@ -142,16 +155,20 @@ class RawFrame:
 
     @property
     def output_shape(self) -> tuple[int, int]:
-        """(H, W) of developed images (output orientation)."""
-        h, w = self.mosaic.shape
+        """(H, W) of developed images (output orientation, square pixels)."""
+        from .geometry import stretched_shape
+
+        h, w = stretched_shape(self.mosaic.shape, self.pixel_aspect)
         return (w, h) if self.flip & 4 else (h, w)
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def _libraw_color_matrix(raw) -> np.ndarray:
-    """rgb_cam as LibRaw's ``cam_xyz_coeff`` builds it: white-balanced camera RGB -> sRGB."""
+def _libraw_color_matrix(raw) -> tuple[np.ndarray, str]:
+    """(rgb_cam, source) as LibRaw's ``cam_xyz_coeff`` builds it: white-balanced camera RGB ->
+    sRGB, from the file's or LibRaw's built-in (adobe_coeff) XYZ -> camera matrix, else its
+    cmatrix; (identity, "none") when rawpy exposes neither."""
     cam_xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]
     if np.any(cam_xyz != 0):
         cam_rgb = cam_xyz @ _SRGB_TO_XYZ
@@ -159,13 +176,59 @@ def _libraw_color_matrix(raw) -> np.ndarray:
         if np.all(np.abs(sums) > 1e-9):
             cam_rgb = cam_rgb / sums
             try:
-                return np.linalg.inv(cam_rgb).astype(np.float32)
+                return np.linalg.inv(cam_rgb).astype(np.float32), "LibRaw rgb_xyz_matrix"
             except np.linalg.LinAlgError:
                 pass
     cmatrix = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
     if np.any(cmatrix != 0) and np.all(np.isfinite(cmatrix)):
-        return cmatrix.astype(np.float32)
-    return np.eye(3, dtype=np.float32)
+        return cmatrix.astype(np.float32), "LibRaw cmatrix"
+    return np.eye(3, dtype=np.float32), "none"
+
+
+#: Fit quality a measured LibRaw rgb_cam must reach (RMS residual over the fitted pixels, in
+#: units of full scale); 16-bit rounding alone gives about 1e-5.
+_RGB_CAM_FIT_RMS = 2e-4
+
+
+def _measured_rgb_cam(raw) -> np.ndarray | None:
+    """The rgb_cam LibRaw applies to this file, where rawpy exposes no matrix (Kodak cameras:
+    LibRaw builds it from the makernotes' ROMM matrix, ``romm_coeff``): fitted by least squares
+    from LibRaw's own half-size output in camera RGB and in sRGB (its ``convert_to_rgb`` is
+    exactly that per-pixel 3x3 product). None when the fit is not exact enough to trust."""
+    import rawpy
+
+    kw = dict(half_size=True, gamma=(1, 1), no_auto_bright=True, output_bps=16,
+              user_wb=[1.0, 1.0, 1.0, 1.0], adjust_maximum_thr=0.0, user_flip=0)
+    try:
+        cam = raw.postprocess(output_color=rawpy.ColorSpace.raw, **kw).reshape(-1, 3)
+        srgb = raw.postprocess(output_color=rawpy.ColorSpace.sRGB, **kw).reshape(-1, 3)
+    except rawpy.LibRawError as exc:
+        log.debug("could not measure LibRaw's rgb_cam: %s", exc)
+        return None
+    cam = cam.astype(np.float64) / 65535.0
+    srgb = srgb.astype(np.float64) / 65535.0
+    usable = (cam.min(axis=1) > 0.01) & (srgb.min(axis=1) > 0.001) & (srgb.max(axis=1) < 0.999) & (cam.max(axis=1) < 0.999)
+    if usable.sum() < 100:
+        return None
+    a, b = cam[usable], srgb[usable]
+    fit, _, rank, _ = np.linalg.lstsq(a, b, rcond=None)
+    if rank < 3:
+        return None
+    rms = float(np.sqrt(np.mean((a @ fit - b) ** 2)))
+    if not rms < _RGB_CAM_FIT_RMS:
+        log.debug("LibRaw's rgb_cam fit is not exact (RMS %.2g); not used", rms)
+        return None
+    return fit.T.astype(np.float32)
+
+
+def _libraw_matrix_or_measured(raw) -> tuple[np.ndarray, str]:
+    """:func:`_libraw_color_matrix`, else the rgb_cam LibRaw is measured to apply."""
+    matrix, source = _libraw_color_matrix(raw)
+    if source == "none":
+        measured = _measured_rgb_cam(raw)
+        if measured is not None:
+            return measured, "LibRaw rgb_cam (measured)"
+    return matrix, source
 
 
 def _camera_wb(raw) -> tuple[float, float, float] | None:
@@ -379,6 +442,8 @@ def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_
         raw_type = raw.raw_type
         pattern = raw.raw_pattern
         desc = raw.color_desc.decode("ascii", "replace")
+        if raw_type == rawpy.RawType.Stack and int(raw.num_colors) == 3:
+            return _read_stack(p, raw, sizes)
         if raw_type != rawpy.RawType.Flat or pattern is None:
             return UnsupportedRawError(
                 f"{p}: not a Bayer CFA sensor (LibRaw raw_type {raw_type.name}, no 2x2 pattern: "
@@ -412,10 +477,34 @@ def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_
         flip = int(sizes.flip)
         if flip not in range(8):
             flip = 0
+        matrix, matrix_source = _libraw_matrix_or_measured(raw)
         return (
-            mosaic, letters, black, white, _camera_wb(raw), _libraw_color_matrix(raw), flip,
-            (top, left), _libraw_metadata(raw),
+            mosaic, letters, black, white, _camera_wb(raw), matrix, flip,
+            (top, left), {**_libraw_metadata(raw), "color_matrix_source": matrix_source,
+                          "pixel_aspect": float(sizes.pixel_aspect)},
         )
+
+
+def _read_stack(p: str, raw, sizes):
+    """A linear (demosaiced) RAW as LibRaw decodes it: H x W x 3 camera RGB (see isp.linear)."""
+    stack = raw.raw_image_visible
+    if stack.ndim != 3 or stack.shape[2] < 3 or stack.size == 0:
+        return CorruptRawError(f"{p}: decoded a malformed linear image (shape {stack.shape})")
+    if stack.shape[2] > 3 and np.any(stack[..., 3:]):
+        return UnsupportedRawError(f"{p}: a linear RAW with {stack.shape[2]} populated channels; "
+                                   "this ISP develops 3-colour linear data only")
+    rgb = np.array(stack[..., :3], dtype=np.uint16, copy=True)
+    blpc = [float(v) for v in raw.black_level_per_channel]
+    black = (blpc[0], blpc[1], blpc[2], blpc[1])
+    white = float(raw.white_level)
+    if not white > max(black):
+        return CorruptRawError(f"{p}: white level {white} is not above the black levels {list(black)}")
+    flip = int(sizes.flip) if int(sizes.flip) in range(8) else 0
+    matrix, matrix_source = _libraw_matrix_or_measured(raw)
+    meta = {**_libraw_metadata(raw), "color_matrix_source": matrix_source,
+            "pixel_aspect": float(sizes.pixel_aspect)}
+    return (rgb, None, black, white, _camera_wb(raw), matrix, flip,
+            (int(sizes.top_margin), int(sizes.left_margin)), meta)
 
 
 # DNG tags that make LibRaw do more than "read the CFA strip as is": files carrying any of them
@@ -531,6 +620,9 @@ def _read_dng_fast(p: str):
                 matrix = np.linalg.inv(cam_rgb / sums).astype(np.float32)
             except np.linalg.LinAlgError:
                 return None
+            scale = _tag_floats(tags, 50718)  # DefaultScale: non-square pixels take LibRaw's path
+            if scale and (len(scale) != 2 or scale[0] != scale[1]):
+                return None
             orientation = int(ifd0.tags.valueof(274, 1))
             flip = _TIFF_ORIENTATION_TO_FLIP[orientation] if 1 <= orientation <= 8 else 0
             size = os.path.getsize(p)
@@ -542,7 +634,8 @@ def _read_dng_fast(p: str):
         return None
     if mosaic.shape != (h, w) or mosaic.dtype != np.uint16:
         return None
-    return (np.ascontiguousarray(mosaic), cfa, black, white, camera_wb, matrix, flip, (0, 0), {})
+    return (np.ascontiguousarray(mosaic), cfa, black, white, camera_wb, matrix, flip, (0, 0),
+            {"color_matrix_source": "DNG ColorMatrix1"})
 
 
 def _read_head(p: str) -> tuple[int, bytes]:
@@ -632,13 +725,6 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
         raise _classify_unsupported(p, head, size, None, None)
     structure = scan_tiff_file(p) if head[:4] in (b"II*\x00", b"MM\x00*") else None
     if structure is not None:
-        if structure.is_dng and structure.raw_ifds and not any(
-            ifd.value(262) == 32803 for ifd in structure.raw_ifds
-        ):
-            raise UnsupportedRawError(
-                f"{p}: a linear DNG (LinearRaw: demosaiced data, no CFA image); this ISP develops "
-                "Bayer mosaics only"
-            )
         problem = structure_problem(structure)
         if problem:
             raise CorruptRawError(f"{p}: {problem}")
@@ -671,6 +757,11 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
     if isinstance(fields, RawError):
         raise fields
     mosaic, cfa, black, white, camera_wb, matrix, flip, (top, left), libraw_meta = fields
+    libraw_meta = dict(libraw_meta)
+    matrix_source = libraw_meta.pop("color_matrix_source", "none")
+    pixel_aspect = float(libraw_meta.pop("pixel_aspect", 1.0))
+    if not (math.isfinite(pixel_aspect) and 0.1 <= pixel_aspect <= 10):
+        raise CorruptRawError(f"{p}: pixel aspect ratio {pixel_aspect!r} is outside 0.1 .. 10")
     problem = _decode_problem(mosaic, black, white)
     if problem:
         raise CorruptRawError(f"{p}: {problem}")
@@ -702,6 +793,8 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
         margins=(top, left),
         opcodes=MappingProxyType(opcodes),
         metadata=metadata,
+        color_matrix_source=matrix_source,
+        pixel_aspect=pixel_aspect,
     )
 
 

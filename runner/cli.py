@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--denoise", metavar="MODE", help="off (default), median3, median5")
     g.add_argument("--demosaic", metavar="ALGO",
                    help="bilinear (default, LibRaw LINEAR, fastest), rcd, rcd_refined (sharpest)")
+    g.add_argument("--highlights", metavar="MODE",
+                   help="clip (default, LibRaw's: blown areas neutral white) or keep (values above white "
+                        "stay in --linear output)")
     g.add_argument("--color", metavar="SPACE", help="srgb (default) or raw (camera RGB, no ICC profile)")
     g.add_argument("--gamma", metavar="CURVE", help="srgb (default), bt709, linear, or an exponent such as 2.2")
     g.add_argument("--linear", action=argparse.BooleanOptionalAction,
@@ -135,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SETTING_DESTS = (
-    "wb", "denoise", "demosaic", "color", "gamma", "linear", "lens_shading", "format", "quality", "compress", "overwrite",
+    "wb", "denoise", "demosaic", "highlights", "color", "gamma", "linear", "lens_shading", "format", "quality",
+    "compress", "overwrite",
     "resume", "report", "method", "device", "masks", "mask_dir", "auto_mask", "defect_threshold",
     "jobs", "executor", "progress", "timeout", "max_pixels",
 )

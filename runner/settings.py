@@ -53,6 +53,7 @@ class Settings:
     wb: str | tuple[float, float, float] = "camera"
     denoise: str = "off"
     demosaic: str = "bilinear"
+    highlights: str = "clip"
     color: str = "srgb"
     gamma: str | float = "srgb"
     lens_shading: str = "auto"
@@ -80,7 +81,7 @@ class Settings:
 
     PROCESSING_FIELDS = (
         "wb", "denoise", "color", "gamma", "lens_shading", "linear", "format", "quality",
-        "compress", "method", "auto_mask", "defect_threshold", "demosaic",
+        "compress", "method", "auto_mask", "defect_threshold", "demosaic", "highlights",
     )
 
     def __post_init__(self) -> None:
@@ -170,6 +171,7 @@ class Settings:
             "wb": self.wb,
             "denoise": self.denoise,
             "demosaic": self.demosaic,
+            "highlights": self.highlights,
             "color": self.color,
             "gamma": self.gamma,
             "vignetting": self.lens_shading,

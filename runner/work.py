@@ -261,8 +261,6 @@ def develop_task(task: Task) -> tuple[Any, Any, dict[str, float]]:
     RawcompleteError
         Any per-file problem (decode, mask file, completion).
     """
-    import numpy as np
-
     import isp
     from runner.masks import read_mask_png
 
@@ -274,7 +272,7 @@ def develop_task(task: Task) -> tuple[Any, Any, dict[str, float]]:
     mask = None
     t = time.perf_counter()
     if task.mask_path is not None:
-        shape = isp.apply_orientation(np.zeros(frame.mosaic.shape, dtype=bool), frame.flip).shape[:2]
+        shape = frame.output_shape  # oriented, and stretched for non-square pixels
         mask = read_mask_png(task.mask_path, shape=shape)
     t_maskfile = time.perf_counter() - t
 

@@ -19,8 +19,8 @@ BAYER = [
     ("Kodak_DC50.KDC", "GRBG", False, (0, 0)),  # all ones: no as-shot data
 ]
 UNSUPPORTED = [
-    "Kodak_C330_YRGB.raw",  # non-Bayer YRGB
-    "LG_G4_linear_ACR.dng",  # LinearRaw DNG
+    "Canon_PowerShotG1_CMYG.CRW",  # CMYG four-colour CFA
+    "Sigma_DP2_exiftool_stub.x3f",  # Foveon
     "GoPro_HERO8_Black.GPR",  # VC-5: LibRaw has no decoder
 ]
 
@@ -50,7 +50,7 @@ def test_bayer_file_matches_libraw_linear(shared_raw, name, cfa, has_wb, margins
         ref = raw.postprocess(
             demosaic_algorithm=rawpy.DemosaicAlgorithm.LINEAR, gamma=(1, 1), no_auto_bright=True,
             output_bps=16, output_color=rawpy.ColorSpace.raw,
-            user_wb=[gains[0], 1.0, gains[2], 1.0], adjust_maximum_thr=0.0,
+            user_wb=[gains[0], gains[1], gains[2], gains[1]], adjust_maximum_thr=0.0,
         ).astype(np.float64) / 65535.0
     # LibRaw normalises the smallest gain to 1 and clips at white; ours is unclipped
     ours = np.clip(res.linear.astype(np.float64) / gains.min(), 0, 1)
@@ -71,7 +71,7 @@ def test_bayer_file_srgb_matches_libraw(shared_raw):
     with rawpy.imread(str(path)) as raw:
         ref = raw.postprocess(
             demosaic_algorithm=rawpy.DemosaicAlgorithm.LINEAR, gamma=(1, 1), no_auto_bright=True,
-            output_bps=16, output_color=rawpy.ColorSpace.sRGB, user_wb=[g[0], 1, g[2], 1],
+            output_bps=16, output_color=rawpy.ColorSpace.sRGB, user_wb=[g[0], g[1], g[2], g[1]],
             adjust_maximum_thr=0.0,
         ).astype(np.float64) / 65535.0
     ours = np.clip(res.linear.astype(np.float64) / min(g), 0, 1)

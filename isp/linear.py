@@ -1,0 +1,103 @@
+"""Linear (demosaiced) RAWs: LinearRaw DNGs (iPhone ProRAW, Adobe DNG Converter's linear output,
+phone HDR DNGs) and LibRaw's other 3-colour stacks, through the same ISP minus the demosaic.
+
+:func:`isp.read_raw` returns such files as a :class:`RawFrame` whose ``mosaic`` is uint16
+H x W x 3 (camera R, G, B as LibRaw decodes them: linearisation table and lossy-JPEG tiles
+applied) and whose ``cfa`` is None. :func:`develop_linear` (called by :func:`isp.develop`) runs
+black level and white per channel -> user vignetting / OpcodeList3 lens shading -> white balance
+(smallest gain 1) -> highlight clipping -> median denoise -> colour matrix -> orientation ->
+pixel-aspect stretch, which is what LibRaw's ``dcraw_process`` does with ``filters == 0``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .config import ISPConfig, RadialVignetting
+from .errors import ISPInputError
+from .highlights import normalize_gains_smallest
+
+log = logging.getLogger("isp")
+
+
+def _wb_statistic(rgb: np.ndarray, method: str, name: str) -> tuple[float, float, float]:
+    """Gray-world (means) or white-world (99.5th percentiles) gains, G = 1, over the pixels with
+    no clipped channel."""
+    from .stages import SATURATION, WHITE_WORLD_PERCENTILE
+
+    flat = rgb.reshape(-1, 3)
+    usable = flat[(flat.max(axis=1) < SATURATION) & (flat.min(axis=1) > 0)]
+    if usable.shape[0] == 0:
+        raise ISPInputError(f"{name}: cannot estimate {method} white balance: no unclipped non-black pixel")
+    stat = usable.mean(axis=0) if method == "gray_world" else np.percentile(usable, WHITE_WORLD_PERCENTILE, axis=0)
+    if not np.all(stat > 0):
+        raise ISPInputError(f"{name}: cannot estimate {method} white balance (R, G, B = {stat.tolist()})")
+    return (float(stat[1] / stat[0]), 1.0, float(stat[1] / stat[2]))
+
+
+def develop_linear(frame, cfg: ISPConfig):
+    """Develop a linear (H x W x 3) :class:`RawFrame`; same result type and fields as
+    :func:`isp.develop` (``opcodes_applied`` lists the OpcodeList3 lens shading applied).
+
+    Returns
+    -------
+    ISPResult
+        ``.linear`` float32 H x W x 3, output orientation, scene-linear.
+    """
+    from . import _kernels
+    from .develop import ISPResult, _color_pass, _final_geometry, _output_buffers
+
+    name = frame.path or "frame"
+    src = np.asarray(frame.mosaic)
+    h, w = src.shape[:2]
+    black = np.asarray(frame.black_levels[:3], np.float32)
+    scale = (1.0 / (float(frame.white_level) - black.astype(np.float64))).astype(np.float32)
+    rgb = np.maximum(src.astype(np.float32) - black, np.float32(0)) * scale
+
+    vig = cfg.vignetting
+    applied: tuple[str, ...] = ()
+    if isinstance(vig, RadialVignetting):
+        gain = np.empty((h, w), np.float32)
+        _kernels.vignetting_gain_map(h, w, vig.k1, vig.k2, vig.k3, gain)
+        rgb *= gain[:, :, None]
+    elif isinstance(vig, np.ndarray):
+        if vig.shape != (h, w):
+            raise ISPInputError(f"{name}: flat-field gain map has shape {vig.shape}; expected {(h, w)}")
+        rgb *= vig[:, :, None]
+    elif vig == "auto" and frame.opcodes:
+        from .opcodes import lens_shading_from_frame
+
+        shading = lens_shading_from_frame(frame)
+        if not shading.is_empty and shading.rgb_ops:
+            shading.apply_to_rgb(rgb, out=rgb)
+            applied = tuple(a for a in shading.applied if "OpcodeList3" in a)
+        if not shading.is_empty and shading.mosaic_ops:
+            log.warning("%s: OpcodeList2 lens shading of a linear DNG is not applied", name)
+
+    wb = cfg.wb
+    wb_method = wb if isinstance(wb, str) else "user"
+    if wb == "camera":
+        if frame.camera_wb is not None:
+            gains = tuple(float(g) for g in frame.camera_wb)
+        else:
+            log.warning("%s: no usable camera white balance in the file; falling back to gray-world", name)
+            wb, wb_method = "gray_world", "gray_world (camera WB unavailable)"
+    if wb in ("gray_world", "white_world"):
+        gains = _wb_statistic(rgb, wb, name)
+    elif not isinstance(wb, str):
+        gains = tuple(float(g) for g in wb)
+    gains = normalize_gains_smallest(gains)
+    rgb *= np.asarray(gains, np.float32)
+    if cfg.highlights == "clip":
+        np.minimum(rgb, np.float32(1.0), out=rgb)
+
+    use_matrix, matrix, flip, out, display = _output_buffers(frame, cfg)
+    _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
+    out, codes = _final_geometry(frame, out, display)
+    return ISPResult(linear=out, frame=frame, wb_gains=gains, opcodes_applied=applied, config=cfg,
+                     wb_method=wb_method, codes=codes)
+
+
+__all__ = ["develop_linear"]
