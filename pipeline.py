@@ -502,7 +502,7 @@ class Pipeline:
             found = detect_defective_pixels(frame.mosaic, frame.cfa, threshold=self.defect_threshold)
             from isp.geometry import mask_to_output
 
-            found = np.asarray(mask_to_output(found, frame.flip, frame.pixel_aspect), dtype=bool)
+            found = np.asarray(mask_to_output(found, frame, self.isp_config.crop), dtype=bool)
             if found.shape != image.shape[:2]:
                 raise PipelineError(
                     f"{_name(frame)}: defect map is {found.shape} after orientation but the developed "

@@ -12,7 +12,9 @@ For each file, measured in this run:
     LibRaw's ``output_color=raw`` -- levels, white balance, highlight clipping and demosaic;
   - ``disp dB``: PSNR of our display image (sRGB, sRGB curve) against LibRaw's sRGB linear output
     encoded with the same curve -- adds the colour matrix;
-  - ``size``: ours vs LibRaw's output size (H x W);
+  - ``size``: ours vs LibRaw's output size (H x W); where the file has a DefaultCrop (which we
+    apply and LibRaw only reports), LibRaw's size cropped to it; the PSNRs and chroma compare
+    ``crop="full"``, LibRaw's area;
   - ``chroma``: mean chroma (max - min of the display RGB, 0..1) over the pixels LibRaw clipped:
     ``blown`` = every channel of its camera-RGB output at full scale, ``partly`` = at least one;
     LibRaw's, ours (default ``highlights="clip"``), and what main gave before
@@ -113,11 +115,20 @@ def row(path: Path) -> dict:
     out["seconds"] = time.perf_counter() - t0
     gains = res.wb_gains
     out["wb"] = f"{res.wb_method.split(' ')[0]} {gains[0]:.2f},{gains[1]:.2f},{gains[2]:.2f}"
-    raw_lin = isp.develop(res.frame, color="raw", wb=gains).linear
+    frame = res.frame
     ref_raw = libraw(path, gains, rawpy.ColorSpace.raw)
     ref_srgb = libraw(path, gains, rawpy.ColorSpace.sRGB)
     out["size"] = f"{res.linear.shape[0]}x{res.linear.shape[1]}"
-    out["size_libraw"] = f"{ref_raw.shape[0]}x{ref_raw.shape[1]}"
+    ref_size = ref_raw.shape
+    if frame.default_crop is not None:  # LibRaw reports DefaultCrop without applying it
+        from isp.geometry import crop_oriented
+
+        ref_size = crop_oriented(ref_raw, frame.default_crop, frame.flip).shape
+        out["size"] += " (DefaultCrop)"
+    out["size_libraw"] = f"{ref_size[0]}x{ref_size[1]}"
+    # pixel comparisons on the full visible area, LibRaw's output
+    res = isp.develop(frame, crop="full", wb=gains)
+    raw_lin = isp.develop(frame, color="raw", wb=gains, crop="full").linear
     if ref_raw.shape != raw_lin.shape:
         return out
     out["lin_db"] = psnr(np.clip(raw_lin, 0, 1), ref_raw)
@@ -127,7 +138,7 @@ def row(path: Path) -> dict:
     blown = ref_raw.min(axis=2) >= 1.0
     partly = ref_raw.max(axis=2) >= 1.0
     out["clipped_pct"] = 100.0 * partly.mean()
-    keep = isp.develop(res.frame, highlights="keep", wb=gains)
+    keep = isp.develop(frame, highlights="keep", wb=gains, crop="full")
     # main before this change: gains normalised to G = 1, no clipping
     before = encode_gamma(keep.linear * np.float32(1.0 / gains[1]), "srgb")
     for name, mask in (("blown", blown), ("partly", partly)):

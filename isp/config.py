@@ -23,6 +23,7 @@ GammaMode = Literal["srgb", "bt709", "linear"]
 DemosaicAlgorithm = Literal["bilinear", "rcd", "rcd_refined"]
 DisplayCodes = Literal["none", "uint8", "uint16"]
 HighlightMode = Literal["clip", "keep"]
+CropMode = Literal["default", "full"]
 
 WB_METHODS: tuple[str, ...] = ("camera", "gray_world", "white_world")
 VIGNETTING_MODES: tuple[str, ...] = ("auto", "off")
@@ -34,6 +35,8 @@ DEMOSAIC_ALGORITHMS: tuple[str, ...] = ("bilinear", "rcd", "rcd_refined")
 DISPLAY_CODES: tuple[str, ...] = ("none", "uint8", "uint16")
 #: ``ISPConfig(highlights=...)``: what happens to sensor values above white (see isp.highlights).
 HIGHLIGHT_MODES: tuple[str, ...] = ("clip", "keep")
+#: ``ISPConfig(crop=...)``: DefaultCrop applied, or the full visible area (see isp.geometry).
+CROP_MODES: tuple[str, ...] = ("default", "full")
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,10 @@ class ISPConfig:
         ``"keep"``: values above white stay in ``ISPResult.linear`` (scene-linear work; the
         display clips each channel after the colour matrix, so blown areas may take a tint).
         See :mod:`isp.highlights`.
+    crop : {"default", "full"}
+        ``"default"``: apply the file's DefaultCrop (DNG DefaultCropOrigin/Size, LibRaw
+        ``sizes.crop_*``), which LibRaw reports but does not apply; ``"full"``: the whole visible
+        area, LibRaw's output size.
 
     Examples
     --------
@@ -165,6 +172,7 @@ class ISPConfig:
     demosaic: DemosaicAlgorithm = "bilinear"
     display_codes: DisplayCodes = "none"
     highlights: HighlightMode = "clip"
+    crop: CropMode = "default"
 
     def __post_init__(self) -> None:
         # white balance
@@ -200,6 +208,7 @@ class ISPConfig:
         _choices("demosaic", self.demosaic, DEMOSAIC_ALGORITHMS)
         _choices("display_codes", self.display_codes, DISPLAY_CODES)
         _choices("highlights", self.highlights, HIGHLIGHT_MODES)
+        _choices("crop", self.crop, CROP_MODES)
         _choices("denoise", self.denoise, DENOISE_MODES)
         _choices("color", self.color, COLOR_MODES)
         gamma = self.gamma
@@ -222,7 +231,7 @@ class ISPConfig:
         if isinstance(vig, np.ndarray):
             vig = ("gain_map", vig.shape, vig.tobytes())
         return (self.wb, vig, self.denoise, self.color, self.gamma, self.demosaic, self.display_codes,
-                self.highlights)
+                self.highlights, self.crop)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ISPConfig):

@@ -6,7 +6,7 @@ The stages of :mod:`isp.stages` run in this order (sensor orientation until the 
     -> lens-shading GainMap (DNG OpcodeList2, vignetting="auto") or user vignetting
     -> white-balance gains (on the mosaic) -> demosaic (ISPConfig.demosaic, see isp.demosaic)
     -> FixVignetteRadial (DNG OpcodeList3, vignetting="auto") -> median denoise (per channel)
-    -> colour matrix -> orientation (-> pixel-aspect stretch)        = ISPResult.linear
+    -> colour matrix -> orientation (-> DefaultCrop, pixel-aspect stretch) = ISPResult.linear
     (highlights="clip": the white-balanced mosaic clipped at white before the demosaic)
     ISPResult.display = clip to [0, 1] + gamma of .linear (computed on first access)
     ISPResult.display_as("uint8" | "uint16") = its codes (written in the pass itself when
@@ -208,14 +208,14 @@ def _color_pass(rgb, cfg: ISPConfig, use_matrix, matrix, flip, out, display) -> 
         median(rgb, matrix, use_matrix, flip, out, display)
 
 
-def _final_geometry(frame: RawFrame, out, display):
-    """(linear, codes or None) after the pixel-aspect stretch of non-square photosites."""
+def _final_geometry(frame: RawFrame, out, display, cfg: ISPConfig):
+    """(linear, codes or None) after DefaultCrop and the pixel-aspect stretch (isp.geometry)."""
     codes = None if display.codes.size == 0 else display.codes
-    if frame.pixel_aspect != 1:  # LibRaw's stretch (isp.geometry)
-        from .geometry import stretch_outputs
+    if frame.pixel_aspect == 1 and (frame.default_crop is None or cfg.crop == "full"):
+        return out, codes
+    from .geometry import final_geometry
 
-        return stretch_outputs(out, codes, frame.pixel_aspect, int(frame.flip))
-    return out, codes
+    return final_geometry(out, codes, frame, cfg.crop)
 
 
 @serialised  # thread-safe under any Numba threading layer (see isp._threading)
@@ -397,7 +397,7 @@ def develop(
         if shading is not None and shading.rgb_ops:
             shading.apply_to_rgb(rgb, out=rgb)
         _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
-    out, codes = _final_geometry(frame, out, display)
+    out, codes = _final_geometry(frame, out, display, cfg)
     return ISPResult(
         linear=out,
         frame=frame,

@@ -1,4 +1,9 @@
-"""Geometry after development: non-square pixels (LibRaw's ``stretch``).
+"""Geometry after development: the DNG DefaultCrop and non-square pixels (LibRaw's ``stretch``).
+
+DefaultCrop (DNG DefaultCropOrigin / DefaultCropSize, LibRaw ``sizes.crop_*``) is the area the
+camera maker means as the image; LibRaw reports it but does not apply it. :func:`isp.develop`
+applies it by default (``ISPConfig(crop="default")``; ``"full"`` keeps the whole visible area), in
+sensor coordinates before the stretch, as the DNG specification orders them.
 
 Some sensors have rectangular photosites (Kodak DC120: 1.53 times wider than tall, LibRaw
 ``sizes.pixel_aspect``; DNG DefaultScale). LibRaw stretches the developed image, in sensor
@@ -102,21 +107,41 @@ def stretch_oriented(image: np.ndarray, pixel_aspect: float, flip: int) -> np.nd
 
 
 
-def stretch_outputs(linear: np.ndarray, codes: np.ndarray | None, pixel_aspect: float, flip: int):
-    """(linear, codes) of a develop pass stretched to square pixels (codes may be None); the
-    codes stay equal to encoding the stretched linear image, since the stretch only samples."""
-    linear = stretch_oriented(linear, pixel_aspect, flip)
-    return linear, None if codes is None else stretch_oriented(codes, pixel_aspect, flip)
-
-
-def mask_to_output(mask: np.ndarray, flip: int, pixel_aspect: float = 1.0) -> np.ndarray:
-    """A sensor-oriented H x W boolean map (e.g. defective photosites) in the developed image's
-    geometry: oriented (``flip``), then stretched like the image (each output pixel takes its
-    source pixel's value)."""
+def crop_oriented(image: np.ndarray, crop: tuple[int, int, int, int], flip: int) -> np.ndarray:
+    """Cut a sensor-coordinate rectangle ``crop = (top, left, height, width)`` out of an image
+    already in output orientation (``flip``). Returns a C-contiguous copy."""
+    top, left, height, width = (int(v) for v in crop)
+    sensor = _unorient(np.asarray(image), int(flip))
+    if top < 0 or left < 0 or height < 1 or width < 1 or top + height > sensor.shape[0] or left + width > sensor.shape[1]:
+        raise ISPInputError(f"crop {crop} does not fit the {sensor.shape[:2]} image (sensor orientation)")
     from .stages import apply_orientation
 
-    arr = apply_orientation(np.asarray(mask, dtype=bool), int(flip))
-    if float(pixel_aspect) == 1:
-        return arr
-    return stretch_oriented(arr, pixel_aspect, int(flip))
-__all__ = ["mask_to_output", "stretch_oriented", "stretch_outputs", "stretch_pixel_aspect", "stretched_shape"]
+    return apply_orientation(sensor[top : top + height, left : left + width], int(flip))
+
+
+def final_geometry(linear: np.ndarray, codes: np.ndarray | None, frame, crop_mode: str = "default"):
+    """(linear, codes) of a develop pass after DefaultCrop (``crop_mode="default"`` and the
+    frame has one) and the pixel-aspect stretch; codes may be None. Crop and stretch only
+    select pixels, so the codes stay equal to encoding the final linear image."""
+    flip = int(frame.flip)
+    crop = getattr(frame, "default_crop", None)
+    if crop_mode == "default" and crop is not None:
+        linear = crop_oriented(linear, crop, flip)
+        codes = None if codes is None else crop_oriented(codes, crop, flip)
+    if frame.pixel_aspect != 1:
+        linear = stretch_oriented(linear, frame.pixel_aspect, flip)
+        codes = None if codes is None else stretch_oriented(codes, frame.pixel_aspect, flip)
+    return linear, codes
+
+
+def mask_to_output(mask: np.ndarray, frame, crop_mode: str = "default") -> np.ndarray:
+    """A sensor-oriented H x W boolean map of ``frame`` (e.g. defective photosites) in the
+    geometry of its developed image: oriented, cropped (DefaultCrop, ``crop_mode="default"``)
+    and stretched like the image (each output pixel takes its source pixel's value)."""
+    from .stages import apply_orientation
+
+    arr = apply_orientation(np.asarray(mask, dtype=bool), int(frame.flip))
+    return final_geometry(arr, None, frame, crop_mode)[0]
+
+
+__all__ = ["crop_oriented", "final_geometry", "mask_to_output", "stretch_oriented", "stretch_pixel_aspect", "stretched_shape"]

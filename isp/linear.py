@@ -6,7 +6,7 @@ H x W x 3 (camera R, G, B as LibRaw decodes them: linearisation table and lossy-
 applied) and whose ``cfa`` is None. :func:`develop_linear` (called by :func:`isp.develop`) runs
 black level and white per channel -> user vignetting / OpcodeList3 lens shading -> white balance
 (smallest gain 1) -> highlight clipping -> median denoise -> colour matrix -> orientation ->
-pixel-aspect stretch, which is what LibRaw's ``dcraw_process`` does with ``filters == 0``.
+DefaultCrop -> pixel-aspect stretch, which is what LibRaw's ``dcraw_process`` does with ``filters == 0``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def develop_linear(frame, cfg: ISPConfig):
 
     use_matrix, matrix, flip, out, display = _output_buffers(frame, cfg)
     _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
-    out, codes = _final_geometry(frame, out, display)
+    out, codes = _final_geometry(frame, out, display, cfg)
     return ISPResult(linear=out, frame=frame, wb_gains=gains, opcodes_applied=applied, config=cfg,
                      wb_method=wb_method, codes=codes)
 

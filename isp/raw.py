@@ -120,6 +120,10 @@ class RawFrame:
     pixel_aspect : float
         Photosite width / height (LibRaw ``sizes.pixel_aspect``, DNG DefaultScale); develop
         stretches to square pixels as LibRaw does (:mod:`isp.geometry`). 1 for square pixels.
+    default_crop : (int, int, int, int) or None
+        DNG DefaultCrop as (top, left, height, width) in the visible area's sensor coordinates
+        (LibRaw ``sizes.crop_*``); None where the file has none or it covers everything.
+        Applied by develop unless ``ISPConfig(crop="full")``.
     """
 
     path: str | None
@@ -135,6 +139,7 @@ class RawFrame:
     metadata: RawMetadata = field(default_factory=RawMetadata)
     color_matrix_source: str = "given"
     pixel_aspect: float = 1.0
+    default_crop: tuple[int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.opcodes, MappingProxyType):
@@ -155,10 +160,18 @@ class RawFrame:
 
     @property
     def output_shape(self) -> tuple[int, int]:
-        """(H, W) of developed images (output orientation, square pixels)."""
+        """(H, W) of developed images with the default config (output orientation, DefaultCrop
+        applied, square pixels); see :meth:`output_shape_for`."""
+        return self.output_shape_for("default")
+
+    def output_shape_for(self, crop: str = "default") -> tuple[int, int]:
+        """(H, W) of developed images for ``ISPConfig(crop=crop)``."""
         from .geometry import stretched_shape
 
-        h, w = stretched_shape(self.mosaic.shape, self.pixel_aspect)
+        shape = self.mosaic.shape[:2]
+        if crop == "default" and self.default_crop is not None:
+            shape = self.default_crop[2:]
+        h, w = stretched_shape(shape, self.pixel_aspect)
         return (w, h) if self.flip & 4 else (h, w)
 
 
@@ -481,8 +494,23 @@ def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_
         return (
             mosaic, letters, black, white, _camera_wb(raw), matrix, flip,
             (top, left), {**_libraw_metadata(raw), "color_matrix_source": matrix_source,
-                          "pixel_aspect": float(sizes.pixel_aspect)},
+                          **_libraw_geometry(sizes, mosaic.shape)},
         )
+
+
+def _libraw_geometry(sizes, shape) -> dict:
+    """pixel_aspect and default_crop (visible-area coordinates, None when absent, covering
+    everything, or not inside the visible area) from LibRaw's sizes."""
+    crop = None
+    height, width = int(sizes.crop_height), int(sizes.crop_width)
+    if height > 0 and width > 0:
+        # LibRaw's crop (raw_inset_crops) is relative to the full raw image
+        top = int(sizes.crop_top_margin) - int(sizes.top_margin)
+        left = int(sizes.crop_left_margin) - int(sizes.left_margin)
+        inside = top >= 0 and left >= 0 and top + height <= shape[0] and left + width <= shape[1]
+        if inside and (height, width) != tuple(shape[:2]):
+            crop = (top, left, height, width)
+    return {"pixel_aspect": float(sizes.pixel_aspect), "default_crop": crop}
 
 
 def _read_stack(p: str, raw, sizes):
@@ -502,7 +530,7 @@ def _read_stack(p: str, raw, sizes):
     flip = int(sizes.flip) if int(sizes.flip) in range(8) else 0
     matrix, matrix_source = _libraw_matrix_or_measured(raw)
     meta = {**_libraw_metadata(raw), "color_matrix_source": matrix_source,
-            "pixel_aspect": float(sizes.pixel_aspect)}
+            **_libraw_geometry(sizes, rgb.shape)}
     return (rgb, None, black, white, _camera_wb(raw), matrix, flip,
             (int(sizes.top_margin), int(sizes.left_margin)), meta)
 
@@ -622,6 +650,8 @@ def _read_dng_fast(p: str):
                 return None
             scale = _tag_floats(tags, 50718)  # DefaultScale: non-square pixels take LibRaw's path
             if scale and (len(scale) != 2 or scale[0] != scale[1]):
+                return None
+            if 50719 in tags or 50720 in tags:  # DefaultCropOrigin / Size: LibRaw reports them
                 return None
             orientation = int(ifd0.tags.valueof(274, 1))
             flip = _TIFF_ORIENTATION_TO_FLIP[orientation] if 1 <= orientation <= 8 else 0
@@ -760,6 +790,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
     libraw_meta = dict(libraw_meta)
     matrix_source = libraw_meta.pop("color_matrix_source", "none")
     pixel_aspect = float(libraw_meta.pop("pixel_aspect", 1.0))
+    default_crop = libraw_meta.pop("default_crop", None)
     if not (math.isfinite(pixel_aspect) and 0.1 <= pixel_aspect <= 10):
         raise CorruptRawError(f"{p}: pixel aspect ratio {pixel_aspect!r} is outside 0.1 .. 10")
     problem = _decode_problem(mosaic, black, white)
@@ -795,6 +826,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
         metadata=metadata,
         color_matrix_source=matrix_source,
         pixel_aspect=pixel_aspect,
+        default_crop=default_crop,
     )
 
 

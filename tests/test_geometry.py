@@ -1,4 +1,4 @@
-"""Non-square pixels: develop stretches to square pixels exactly as LibRaw does."""
+"""Geometry: non-square pixels stretched exactly as LibRaw does; the DNG DefaultCrop applied."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_display_codes_and_masks_follow_the_stretch(tmp_path):
     np.testing.assert_array_equal(res.codes, isp.stages.encode_display(res.linear, "srgb", dtype="uint16"))
     defects = np.zeros(frame.shape, bool)
     defects[5, 7] = True
-    out = mask_to_output(defects, frame.flip, frame.pixel_aspect)
+    out = mask_to_output(defects, frame)
     assert out.shape == frame.output_shape and out.dtype == bool and out.any()
     # the marked photosite lands where the image's own pixels from it land
     probe = np.zeros(frame.shape + (3,), np.float32)
@@ -90,3 +90,41 @@ def test_bad_pixel_aspect_in_a_frame_is_refused():
                          color_matrix=np.eye(3, dtype=np.float32), pixel_aspect=0.0)
     with pytest.raises(ISPInputError, match="pixel_aspect"):
         isp.develop(frame, wb=(1, 1, 1))
+
+
+def _cropped_dng(path, orientation):
+    """DefaultCropOrigin (x 4, y 6), DefaultCropSize (50 x 30) on a 40 x 60 mosaic."""
+    raw = np.round(mosaic_from_rgb(_scene(40, 60), "RGGB") * 4095).astype(np.uint16)
+    write_dng(path, raw, cfa="RGGB", white_level=4095, as_shot_neutral=(1, 1, 1), orientation=orientation,
+              extra_tags=[(50719, 4, 2, (4, 6), True), (50720, 4, 2, (50, 30), True)])
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 3])
+def test_default_crop_applied_in_every_orientation(tmp_path, orientation):
+    from isp.geometry import crop_oriented
+
+    path = tmp_path / "crop.dng"
+    _cropped_dng(path, orientation)
+    frame = isp.read_raw(path)
+    assert frame.default_crop == (6, 4, 30, 50)
+    res = isp.develop(frame, color="raw", wb=(1, 1, 1), display_codes="uint8")
+    full = isp.develop(frame, color="raw", wb=(1, 1, 1), crop="full")
+    ref = _libraw_raw_linear(path)  # LibRaw reports the crop but does not apply it
+    assert full.linear.shape == ref.shape and res.linear.shape == frame.output_shape + (3,)
+    assert res.linear.shape[:2] == ((50, 30) if frame.flip & 4 else (30, 50))
+    # the crop is the sensor rectangle rows 6..35, columns 4..53, in output orientation
+    sensor = np.zeros((40, 60), np.float32)
+    sensor[6:36, 4:54] = 1.0
+    inside = isp.apply_orientation(sensor, frame.flip) > 0
+    np.testing.assert_array_equal(res.linear.reshape(-1, 3), full.linear[inside])
+    np.testing.assert_array_equal(crop_oriented(ref, frame.default_crop, frame.flip).shape, res.linear.shape)
+    np.testing.assert_array_equal(res.codes, isp.stages.encode_display(res.linear, "srgb", dtype="uint8"))
+    mask = mask_to_output(np.ones((40, 60), bool), frame)
+    assert mask.shape == frame.output_shape
+    assert mask_to_output(np.ones((40, 60), bool), frame, "full").shape == frame.output_shape_for("full")
+
+
+def test_crop_option_is_validated():
+    assert isp.ISPConfig().crop == "default"
+    with pytest.raises(ISPInputError, match="crop must be one of 'default', 'full'"):
+        isp.ISPConfig(crop="none")
