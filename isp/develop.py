@@ -309,12 +309,12 @@ def develop(
     out = np.empty((oh, ow, 3), np.float32)
     display = _kernels.NO_DISPLAY
     if cfg.display_codes != "none":
-        from .color import transfer_code, transfer_lut
+        from .color import transfer_code, transfer_exponent
         from .stages import DISPLAY_DTYPES
 
         mode, g = transfer_code(cfg.gamma)
-        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode, g,
-                                        transfer_lut(mode, g), DISPLAY_DTYPES[cfg.display_codes])
+        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode,
+                                        transfer_exponent(mode, g), DISPLAY_DTYPES[cfg.display_codes])
     if cfg.demosaic == "bilinear":
         # one fused pass: levels, gains (, lens shading), demosaic (, median), colour, orientation
         _kernels.demosaic_banded(src, src_black, scale, src_map, site_ch, matrix, use_matrix, flip,
