@@ -156,17 +156,16 @@ def demosaic_speed(h: int, w: int, repeat: int) -> None:
         times = {}
         for a in isp.DEMOSAIC_ALGORITHMS:
             times[f"isp.develop demosaic={a}"] = timed(lambda: isp.develop(frame, demosaic=a), repeat)
-        display = {
-            "develop (linear)": times["isp.develop demosaic=bilinear"],
-            "develop display_codes=uint16 (fused)": timed(
-                lambda: isp.develop(frame, display_codes="uint16").display_as("uint16"), repeat),
-            "develop + display_as uint16 (extra pass)": timed(
-                lambda: isp.develop(frame).display_as("uint16"), repeat),
-            "develop + display_as uint8": timed(lambda: isp.develop(frame).display_as("uint8"), repeat),
-            "develop + .display (float32)": timed(lambda: isp.develop(frame).display, repeat),
-            "unfused: .display, then clip/scale/round": timed(
-                lambda: quantize_like_writers(isp.develop(frame).display, 65535), repeat),
-        }
+        display = interleaved({
+            "develop (linear)": lambda: isp.develop(frame),
+            "develop display_codes=uint16 (fused)": lambda: isp.develop(
+                frame, display_codes="uint16").display_as("uint16"),
+            "develop + display_as uint16 (extra pass)": lambda: isp.develop(frame).display_as("uint16"),
+            "develop + display_as uint8": lambda: isp.develop(frame).display_as("uint8"),
+            "develop + .display (float32)": lambda: isp.develop(frame).display,
+            "unfused: .display, then clip/scale/round": lambda: quantize_like_writers(
+                isp.develop(frame).display, 65535),
+        }, max(repeat, 5))
         with rawpy.imread(str(path)) as raw:
             for a in LIBRAW_ALGORITHMS:
                 times[f"rawpy postprocess {a}"] = timed(
@@ -178,11 +177,27 @@ def demosaic_speed(h: int, w: int, repeat: int) -> None:
     print(f"{'variant':36s} {'seconds':>8s} {'vs AHD':>8s}")
     for name, t in times.items():
         print(f"{name:36s} {t:8.3f} {ref / t:7.2f}x")
-    base = display["develop (linear)"]
-    print(f"\n## display path (sRGB), same frame: time relative to develop to linear")
+    print("\n## display path (sRGB), same frame: variants run in turn, each round against the "
+          "develop-to-linear run of the same round (median of the per-round ratios)")
     print(f"{'variant':42s} {'seconds':>8s} {'vs linear':>9s}")
-    for name, t in display.items():
-        print(f"{name:42s} {t:8.3f} {t / base:8.2f}x")
+    for name, (t, ratio) in display.items():
+        print(f"{name:42s} {t:8.3f} {ratio:8.2f}x")
+
+
+def interleaved(fns: dict, rounds: int) -> dict:
+    """{name: (median seconds, median ratio to the first entry's run of the same round)}: the
+    variants run one after the other in each round, so machine load hits them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    base = times[next(iter(fns))]
+    return {name: (statistics.median(t), statistics.median([a / b for a, b in zip(t, base)]))
+            for name, t in times.items()}
 
 
 def quantize_like_writers(image: np.ndarray, full: int) -> np.ndarray:

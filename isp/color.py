@@ -7,7 +7,6 @@ display path of ``develop``) takes them from here.
 
 from __future__ import annotations
 
-import functools
 from typing import Union
 
 import numpy as np
@@ -29,8 +28,6 @@ XYZ_TO_SRGB = np.linalg.inv(SRGB_TO_XYZ)
 
 #: Kernel codes of the transfer curves: 0 linear (clip only), 1 sRGB, 2 BT.709, 3 power 1 / g.
 TRANSFER_CODES = {"linear": 0, "srgb": 1, "bt709": 2}
-#: size of the transfer lookup tables, indexed by sqrt(x) (dense where the curves bend most)
-GAMMA_LUT_SIZE = 4096
 
 
 def transfer_code(gamma: object) -> tuple[int, float]:
@@ -82,11 +79,7 @@ def transfer_reference(x: np.ndarray, gamma: Union[str, float]) -> np.ndarray:
     return x.copy()
 
 
-@functools.lru_cache(maxsize=16)
-def transfer_lut(mode: int, g: float) -> np.ndarray:
-    """The transfer curve sampled at ``x = (i / N)^2``, i = 0..N (see ``_kernels.encode_transfer``)."""
-    x = np.linspace(0.0, 1.0, GAMMA_LUT_SIZE + 1) ** 2
-    gamma: Union[str, float] = g if mode == 3 else {v: k for k, v in TRANSFER_CODES.items()}[mode]
-    lut = transfer_reference(x, gamma).astype(np.float32)
-    lut.setflags(write=False)
-    return lut
+def transfer_exponent(mode: int, g: float) -> float:
+    """Exponent of the power segment of the curve with kernel code ``mode`` (see
+    :func:`transfer_code`): 1/2.4 for sRGB, 0.45 for BT.709, 1/g for a power curve, 1 for linear."""
+    return {0: 1.0, 1: 1.0 / 2.4, 2: 0.45}.get(int(mode), 1.0 / float(g))

@@ -186,12 +186,12 @@ def _output_buffers(frame: RawFrame, cfg: ISPConfig):
     out = np.empty((oh, ow, 3), np.float32)
     display = _kernels.NO_DISPLAY
     if cfg.display_codes != "none":
-        from .color import transfer_code, transfer_lut
+        from .color import transfer_code, transfer_exponent
         from .stages import DISPLAY_DTYPES
 
         mode, g = transfer_code(cfg.gamma)
-        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode, g,
-                                        transfer_lut(mode, g), DISPLAY_DTYPES[cfg.display_codes])
+        display = _kernels.DisplayCodes(np.empty((oh, ow, 3), np.dtype(cfg.display_codes)), mode,
+                                        transfer_exponent(mode, g), DISPLAY_DTYPES[cfg.display_codes])
     matrix = np.ascontiguousarray(frame.color_matrix, dtype=np.float32)
     return cfg.color == "srgb", matrix, flip, out, display
 

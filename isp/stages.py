@@ -20,7 +20,7 @@ import numpy as np
 from .config import RadialVignetting
 from .errors import ISPInputError
 from .cfa import CFAOrder, cfa_channels, check_cfa
-from .color import transfer_code, transfer_lut
+from .color import transfer_code, transfer_exponent
 
 WB_STAT_METHODS: tuple[str, ...] = ("gray_world", "white_world")
 FLIPS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
@@ -522,7 +522,7 @@ def encode_gamma(linear: np.ndarray, gamma: Union[str, float] = "srgb") -> np.nd
     src = _real_array(linear, "linear", (1, 2, 3, 4))
     flat = np.ascontiguousarray(src, dtype=np.float32).reshape(-1)
     out = np.empty(flat.shape, np.float32)
-    _kernels.encode_transfer(flat, mode, g, transfer_lut(mode, g), 0, out)
+    _kernels.encode_transfer(flat, mode, transfer_exponent(mode, g), 0, out)
     return out.reshape(src.shape)
 
 
@@ -565,5 +565,5 @@ def encode_display(
     src = _real_array(linear, "linear", (1, 2, 3, 4))
     flat = np.ascontiguousarray(src, dtype=np.float32).reshape(-1)
     out = np.empty(flat.shape, np.dtype(dtype))
-    _kernels.encode_transfer(flat, mode, g, transfer_lut(mode, g), DISPLAY_DTYPES[dtype], out)
+    _kernels.encode_transfer(flat, mode, transfer_exponent(mode, g), DISPLAY_DTYPES[dtype], out)
     return out.reshape(src.shape)
