@@ -162,12 +162,13 @@ def _from_unit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 class _Crop:
-    __slots__ = ("box", "hole", "disp", "scale", "exposure", "work_img", "work_hole", "result", "base_full")
+    __slots__ = ("box", "hole", "disp", "scale", "exposure", "work_img", "work_hole", "result", "base_full",
+                 "reference")
 
     def __init__(self, box, hole, disp, exposure):
         self.box, self.hole, self.disp, self.exposure = box, hole, disp, exposure
         self.scale = 1.0
-        self.work_img = self.work_hole = self.result = self.base_full = None
+        self.work_img = self.work_hole = self.result = self.base_full = self.reference = None
 
 
 def _prepare(image: np.ndarray, hole: np.ndarray, box, space: str) -> _Crop:
@@ -323,18 +324,39 @@ def _run_gan_threads(crops: list[_Crop], device: str, weights) -> None:
                 known = torch.from_numpy((~c.hole).astype(np.float32))[None, None]
                 full = pull_push_fill(c.base_full, known)
             res = full + F.interpolate(res, size=(h, w), mode="bilinear", align_corners=False)
-        c.result = _harmonise_colour(res.clamp(0.0, 1.0)[0].numpy().transpose(1, 2, 0), c.disp, c.hole)
-        c.base_full = None
+        if c.reference is None:
+            from .exemplar import pull_push
+
+            c.reference = pull_push(c.disp, ~c.hole)
+        reference = c.reference
+        c.result = _harmonise_colour(res.clamp(0.0, 1.0)[0].numpy().transpose(1, 2, 0), reference, c.hole)
+        c.base_full = c.reference = None
 
 
-def _harmonise_colour(fill: np.ndarray, disp: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The GAN's fill with the low-frequency chroma and luminance of the crop's pull-push fill
-    (:func:`completion.harmonise.harmonise_low_frequencies`, sigmas :data:`HARMONISE_CHROMA_SIGMA` /
-    :data:`HARMONISE_LUMA_SIGMA`), clipped to [0, 1]."""
+def _reference_fill(image: np.ndarray, hole: np.ndarray, crop: _Crop, space: str) -> np.ndarray:
+    """The pull-push fill of ``crop``'s holes, computed on the crop grown by its own size on every side
+    (within the frame) and cut back to the crop, in the crop's display encoding: (h, w, 3) float32.
+    The wider context matters: a crop's margin can end right below a large hole, and the pull-push
+    average of the crop alone then loses the colour beyond it (Kodak kodim03, object mask: in-hole
+    chroma error 12.1 with the crop alone, 9.5 with the grown crop)."""
+    from .colour import srgb_encode
     from .exemplar import pull_push
+
+    y0, y1, x0, x1 = crop.box
+    h, w = hole.shape
+    gy0, gy1, gx0, gx1 = max(0, 2 * y0 - y1), min(h, 2 * y1 - y0), max(0, 2 * x0 - x1), min(w, 2 * x1 - x0)
+    big = _to_unit(image[gy0:gy1, gx0:gx1])
+    big = srgb_encode(big / crop.exposure) if space == "linear" else np.clip(big, 0.0, 1.0)
+    filled = pull_push(big, ~hole[gy0:gy1, gx0:gx1])
+    return filled[y0 - gy0 : y1 - gy0, x0 - gx0 : x1 - gx0]
+
+
+def _harmonise_colour(fill: np.ndarray, reference: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The GAN's fill with the low-frequency chroma and luminance of a smooth pull-push fill
+    (:func:`completion.harmonise.harmonise_low_frequencies`, sigmas :data:`HARMONISE_CHROMA_SIGMA` /
+    :data:`HARMONISE_LUMA_SIGMA`) ``reference`` (H, W, 3) float32, clipped to [0, 1]."""
     from .harmonise import harmonise_low_frequencies
 
-    reference = pull_push(disp, ~hole)
     out = harmonise_low_frequencies(fill, reference, hole, sigma=HARMONISE_CHROMA_SIGMA,
                                     luma_sigma=HARMONISE_LUMA_SIGMA, chroma_weight=1.0, luma_weight=1.0)
     return np.clip(out, 0.0, 1.0)
@@ -469,6 +491,8 @@ def inpaint(
     crops = [_prepare(image, hole, b, space) for b in boxes]
     log.debug("inpaint: %d hole pixels in %d crop(s), method %s", n_hole, len(crops), method)
     if method == "gan":
+        for c in crops:
+            c.reference = _reference_fill(image, hole, c, space)
         _run_gan(crops, _resolve_device(device), weights, int(threads))
     elif method == "exemplar":
         _run_exemplar(crops)
