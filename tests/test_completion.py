@@ -299,3 +299,37 @@ def test_downscaled_crop_adds_network_residual_to_full_resolution_fill(tmp_path,
     ref = pull_push_fill(t, known)[0].numpy().transpose(1, 2, 0).clip(0, 1)
     assert np.array_equal(out[~hole], img[~hole])
     assert np.allclose(out[hole], ref[hole], atol=1e-5)
+
+
+def test_harmonise_removes_colour_cast_and_keeps_texture():
+    """A fill with a planted colour cast gets the reference's low-frequency colour back while its
+    high-frequency texture (a fine checker) survives; known pixels are untouched."""
+    from scipy import ndimage
+
+    from completion.harmonise import harmonise_low_frequencies
+
+    h, w = 96, 96
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([0.3 + 0.002 * xx, 0.5 + 0.001 * yy, np.full((h, w), 0.6)], axis=-1).astype(np.float32)
+    hole = np.zeros((h, w), bool)
+    hole[24:72, 24:72] = True
+    checker = (0.08 * (((yy // 2) + (xx // 2)) % 2 - 0.5)).astype(np.float32)[..., None]
+    fill = base.copy()
+    fill[hole] = (base + checker + np.array([0.15, -0.05, -0.10], np.float32))[hole]  # texture + cast
+    out = harmonise_low_frequencies(fill, base, hole, sigma=4.0, luma_sigma=16.0)
+    assert np.array_equal(out[~hole], fill[~hole])
+    inner = ndimage.binary_erosion(hole, iterations=12)
+
+    def low(x):
+        return np.stack([ndimage.gaussian_filter(x[..., c], 3.0) for c in range(3)], axis=-1)
+
+    cast_before = np.abs(low(fill) - base)[inner].mean()
+    cast_after = np.abs(low(out) - base)[inner].mean()
+    assert cast_before > 0.09 and cast_after < 0.01, (cast_before, cast_after)
+    high_before = (fill - low(fill))[inner]
+    high_after = (out - low(out))[inner]
+    assert np.abs(high_after - high_before).mean() < 0.1 * np.abs(high_before).mean()
+    with pytest.raises(CompletionError):
+        harmonise_low_frequencies(fill, base[:10], hole)
+    with pytest.raises(CompletionError):
+        harmonise_low_frequencies(fill, base, hole, chroma_weight=2.0)
