@@ -108,7 +108,8 @@ def main() -> None:
         rows = [("rawpy LINEAR + tifffile (1 process)", ref_s, ref_rate, ref_mb)]
         stages = {}
         runs = [(jobs, args.compress[0], []) for jobs in args.jobs]
-        # --timeout times each file alone, which turns off the worker's develop-ahead overlap
+        # --timeout times each file alone, which turns off the worker's develop-ahead overlap (it
+        # also warms the worker up first, imports of torch included, so this row pays ~3 s more)
         runs += [(1, args.compress[0], ["--timeout", "3600"])]
         runs += [(args.jobs[0], codec, []) for codec in args.compress[1:]]
         for jobs, codec, more in runs:
@@ -116,7 +117,7 @@ def main() -> None:
             report = tmp / f"report_{tag}.json"
             out = tmp / f"out_{tag}"
             secs = run_cli(src, out, jobs, report, [*extra, "--compress", codec, *more])
-            name = f"rawcomplete --jobs {jobs} --compress {codec}" + (" (no overlap)" if more else "")
+            name = f"rawcomplete --jobs {jobs} --compress {codec}" + (" (no overlap, + warm-up)" if more else "")
             rows.append((name, secs, args.files / secs * 60, folder_mb(out, args.files)))
             recs = json.loads(report.read_text())["records"]
             stages[name.removeprefix("rawcomplete ")] = {k: float(np.mean([r["seconds"].get(k, 0.0) for r in recs]))
