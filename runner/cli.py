@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--denoise", metavar="MODE", help="off (default), median3, median5")
     g.add_argument("--demosaic", metavar="ALGO",
                    help="bilinear (default, LibRaw LINEAR, fastest), rcd, rcd_refined (sharpest)")
+    g.add_argument("--crop", metavar="MODE",
+                   help="default (the DNG DefaultCrop / camera crop, which LibRaw reports but does not apply) "
+                        "or full (the whole visible area, LibRaw's size)")
     g.add_argument("--highlights", metavar="MODE",
                    help="clip (default, LibRaw's: blown areas neutral white) or keep (values above white "
                         "stay in --linear output)")
@@ -138,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SETTING_DESTS = (
-    "wb", "denoise", "demosaic", "highlights", "color", "gamma", "linear", "lens_shading", "format", "quality",
+    "wb", "denoise", "demosaic", "highlights", "crop", "color", "gamma", "linear", "lens_shading", "format", "quality",
     "compress", "overwrite",
     "resume", "report", "method", "device", "masks", "mask_dir", "auto_mask", "defect_threshold",
     "jobs", "executor", "progress", "timeout", "max_pixels",

@@ -54,6 +54,7 @@ class Settings:
     denoise: str = "off"
     demosaic: str = "bilinear"
     highlights: str = "clip"
+    crop: str = "default"
     color: str = "srgb"
     gamma: str | float = "srgb"
     lens_shading: str = "auto"
@@ -81,7 +82,7 @@ class Settings:
 
     PROCESSING_FIELDS = (
         "wb", "denoise", "color", "gamma", "lens_shading", "linear", "format", "quality",
-        "compress", "method", "auto_mask", "defect_threshold", "demosaic", "highlights",
+        "compress", "method", "auto_mask", "defect_threshold", "demosaic", "highlights", "crop",
     )
 
     def __post_init__(self) -> None:
@@ -172,6 +173,7 @@ class Settings:
             "denoise": self.denoise,
             "demosaic": self.demosaic,
             "highlights": self.highlights,
+            "crop": self.crop,
             "color": self.color,
             "gamma": self.gamma,
             "vignetting": self.lens_shading,

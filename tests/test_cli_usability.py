@@ -148,3 +148,19 @@ def test_first_run_compile_notice(tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="rawcomplete"):
         batch.run_batch([tmp_path / "in"], tmp_path / "out2", Settings(progress=False), executor=InstantExecutor())
     assert caplog.text.count("compiling the ISP's Numba kernels") == 1
+
+
+def test_crop_flag_chooses_the_default_crop_or_the_full_area(tmp_path, shared_raw):
+    import tifffile
+
+    src = shared_raw / "Canon_PowerShotG2_CRW_0304.CRW"
+    if not src.is_file():
+        pytest.skip(f"{src} absent")
+    sizes = {}
+    for mode in ("default", "full"):
+        proc = run_cli([src, "-o", tmp_path / mode, "--crop", mode, "-q"], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        sizes[mode] = tifffile.imread(next((tmp_path / mode).glob("*.tif"))).shape[:2]
+    assert sizes == {"default": (1704, 2272), "full": (1720, 2312)}  # LibRaw's crop / LibRaw's area
+    proc = run_cli([src, "-o", tmp_path / "x", "--crop", "square"], cwd=tmp_path)
+    assert proc.returncode == 2 and "--crop must be one of" in proc.stderr, proc.stderr
