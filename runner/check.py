@@ -847,20 +847,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[2:] if argv is None else argv)
     parser = build_check_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    ns = vars(args)
-    quiet = bool(ns.get("quiet", False))
-    cli._setup_logging(bool(ns.get("verbose", False)), quiet)
+    parsed = cli.parse_command(parser, argv)
+    if isinstance(parsed, int):
+        return parsed
+    ns, quiet = parsed
     update = bool(ns.get("update", False))
     executor = None
     previous = signal.signal(signal.SIGTERM, cli._on_sigterm)
     try:  # usage problems, before or once the run starts (REFDIR, inputs, report), exit 2
-        preset = load_preset(ns["config"]) if "config" in ns else {}
-        overrides = {k: ns[k] for k in cli.SETTING_DESTS if k in ns and k != "report"}
-        executor_name = cli._take_executor(ns, preset, overrides)
+        preset, overrides, executor_name = cli.read_options(ns, exclude=("report",))
         overrides["progress"] = False
         tolerances = parse_tolerances(ns.get("tolerance"))
         settings = check_settings(ns["refdir"], preset, overrides, update=update)

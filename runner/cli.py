@@ -204,6 +204,34 @@ def _build_executor(name: str, ns: dict[str, Any], settings: Any, *, jobs_given:
     return DaskExecutor(jobs=settings.jobs if jobs_given else None, scheduler=address)
 
 
+def parse_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[dict[str, Any], bool] | int:
+    """Parse ``argv`` and set up logging (``-v`` / ``-q``): the options given and whether quiet,
+    or the exit status when argparse ended the command (2 for a usage error, 0 for ``--help``).
+    Shared by ``rawcomplete`` and ``rawcomplete check``."""
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    ns = vars(args)
+    quiet = bool(ns.get("quiet", False))
+    _setup_logging(bool(ns.get("verbose", False)), quiet)
+    return ns, quiet
+
+
+def read_options(ns: dict[str, Any], *, exclude: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(preset, flag overrides, executor name) from parsed options: the ``--config`` preset, the
+    settings given as flags (less ``exclude``), and the executor both say to use.
+
+    Raises
+    ------
+    PipelineInputError
+        An unreadable or invalid preset, or contradicting executor options.
+    """
+    preset = load_preset(ns["config"]) if "config" in ns else {}
+    overrides = {k: ns[k] for k in SETTING_DESTS if k in ns and k not in exclude}
+    return preset, overrides, _take_executor(ns, preset, overrides)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -217,18 +245,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"rawcomplete {package_version()}\n")
         return 0
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help
-        return int(exc.code or 0)
-    ns = vars(args)
-    quiet = bool(ns.get("quiet", False))
-    _setup_logging(bool(ns.get("verbose", False)), quiet)
+    parsed = parse_command(parser, argv)
+    if isinstance(parsed, int):
+        return parsed
+    ns, quiet = parsed
 
     try:
-        preset = load_preset(ns["config"]) if "config" in ns else {}
-        overrides = {k: ns[k] for k in SETTING_DESTS if k in ns}
-        executor_name = _take_executor(ns, preset, overrides)
+        preset, overrides, executor_name = read_options(ns)
         if quiet:
             overrides["progress"] = False
         try:
