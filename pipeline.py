@@ -39,7 +39,7 @@ from runner.errors import (
     PipelineInputError,
     WorkerCrashError,
 )
-from runner.writers import DISPLAY_CODES, FORMAT_EXTENSIONS
+from runner.writers import DISPLAY_CODES, FORMAT_EXTENSIONS, check_format
 
 __all__ = [
     "Pipeline",
@@ -218,11 +218,10 @@ class Result:
             The file cannot be written.
         """
         from runner.icc import icc_kind, profile_for
-        from runner.writers import OutputMetadata, write_image
+        from runner.writers import OutputMetadata, check_quality, write_image
 
         fmt = format_for_path(path, format, linear=self.output == "linear")
-        if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-            raise PipelineInputError(f"quality must be an integer in 1..100; got {quality!r}")
+        check_quality(quality)
         config = self.isp.config
         kind = icc_kind(color=config.color, linear=self.output == "linear", gamma=config.gamma)
         if metadata is True:
@@ -269,9 +268,7 @@ def format_for_path(path: str | os.PathLike[str], format: str | None = None, *, 
         An unknown format, or a suffix that names none.
     """
     if format is not None:
-        if format not in FORMAT_EXTENSIONS:
-            raise PipelineInputError(f"format must be one of {', '.join(map(repr, FORMAT_EXTENSIONS))}; got {format!r}")
-        return format
+        return check_format(format)
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIX_FORMATS:
         raise PipelineInputError(

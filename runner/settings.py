@@ -30,7 +30,7 @@ from isp.errors import ISPInputError
 from isp.raw import DEFAULT_MAX_PIXELS
 from pipeline import DEFAULT_DEFECT_THRESHOLD, check_choice
 from runner.errors import PipelineInputError
-from runner.writers import DISPLAY_CODES, FORMAT_EXTENSIONS, TIFF_COMPRESSIONS
+from runner.writers import DISPLAY_CODES, FORMAT_EXTENSIONS, TIFF_COMPRESSIONS, check_format, check_quality
 
 # Each option is validated by the package that owns it: the ISP's by ``isp.ISPConfig``, the
 # completion's and the pipeline's by ``pipeline.Pipeline`` / ``CompletionConfig``, the output
@@ -89,16 +89,12 @@ class Settings:
         object.__setattr__(self, "wb", _parse_wb(self.wb))
         object.__setattr__(self, "gamma", _parse_gamma(self.gamma))
         check_choice("lens_shading", self.lens_shading, VignettingMode)  # the string modes of ISPConfig.vignetting
-        if self.format not in FORMAT_EXTENSIONS:  # the writers' formats
-            raise PipelineInputError(
-                f"format must be one of {', '.join(map(repr, FORMAT_EXTENSIONS))}; got {self.format!r}"
-            )
+        check_format(self.format)
         check_choice("executor", self.executor, ExecutorName)
         for name in ("linear", "masks", "overwrite", "resume", "progress"):
             if not isinstance(getattr(self, name), bool):
                 raise PipelineInputError(f"{name} must be true or false; got {getattr(self, name)!r}")
-        if not isinstance(self.quality, int) or isinstance(self.quality, bool) or not 1 <= self.quality <= 100:
-            raise PipelineInputError(f"quality must be an integer in 1..100; got {self.quality!r}")
+        check_quality(self.quality)
         if self.compress not in TIFF_COMPRESSIONS:
             raise PipelineInputError(
                 f"compress must be one of {', '.join(map(repr, TIFF_COMPRESSIONS))}; got {self.compress!r}"

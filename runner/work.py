@@ -159,13 +159,6 @@ def pipeline_for(settings: Settings) -> Any:
     return pipe
 
 
-def icc_kind(settings: Settings) -> Any:
-    """Which ICC profile describes the output: None for camera RGB (``color="raw"``)."""
-    from runner.icc import icc_kind as kind_for
-
-    return kind_for(color=settings.color, linear=settings.linear, gamma=settings.gamma)
-
-
 def process_file(task: Task) -> dict[str, Any]:
     """Process one RAW file end to end; never raises for a per-file problem.
 

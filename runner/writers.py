@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from runner.errors import OutputError
+from runner.errors import OutputError, PipelineInputError
 
 PARTIAL_SUFFIX = ".rawcomplete-partial"
 
@@ -238,37 +238,50 @@ _EXIF_PLACEHOLDER = 34670
 TIFF_DPI = 300
 
 
+#: TIFF types of the Exif sub-IFD's tags that are not ASCII: RATIONAL, SHORT, UNDEFINED.
+_EXIF_TYPES = {33434: 5, 33437: 5, 37386: 5, 34855: 3, 36864: 7}
+
+
+def _exif_fields(meta: OutputMetadata) -> dict[int, Any]:
+    """The Exif sub-IFD's tags (every format writes the same), empty when there is nothing to say:
+    ExposureTime, FNumber, FocalLength, ISOSpeedRatings, DateTimeOriginal, LensModel, ExifVersion."""
+    from PIL.TiffImagePlugin import IFDRational
+
+    fields: dict[int, Any] = {}
+    for tag, value in ((33434, meta.exposure_time), (33437, meta.f_number), (37386, meta.focal_length)):
+        if value:
+            fields[tag] = IFDRational(*_rational(value))
+    if meta.iso:
+        fields[34855] = int(min(round(meta.iso), 65535))
+    if meta.datetime:
+        fields[36867] = meta.datetime
+    if meta.lens:
+        fields[42036] = meta.lens
+    if fields:
+        fields[36864] = b"0232"
+    return fields
+
+
 def _tiff_extratags(meta: OutputMetadata) -> list[tuple]:
     tags: list[tuple] = []
     if meta.make:
         tags.append((271, "s", 0, meta.make, True))
     if meta.model:
         tags.append((272, "s", 0, meta.model, True))
-    if _exif_ifd(meta, "<"):
+    if _exif_fields(meta):
         tags.append((_EXIF_PLACEHOLDER, "I", 1, 0, True))
     return tags
 
 
 def _exif_ifd(meta: OutputMetadata, byteorder: str) -> Any:
-    """The Exif sub-IFD's tags as a Pillow IFD (None when there is nothing to say)."""
-    from PIL.TiffImagePlugin import IFDRational, ImageFileDirectory_v2
+    """:func:`_exif_fields` as a Pillow IFD in ``byteorder``, with the TIFF type of each tag."""
+    from PIL.TiffImagePlugin import ImageFileDirectory_v2
 
     ifd = ImageFileDirectory_v2(prefix=b"II" if byteorder == "<" else b"MM")
-    for tag, value in ((33434, meta.exposure_time), (33437, meta.f_number), (37386, meta.focal_length)):
-        if value:
-            ifd[tag] = IFDRational(*_rational(value))
-            ifd.tagtype[tag] = 5  # RATIONAL
-    if meta.iso:
-        ifd[34855] = int(min(round(meta.iso), 65535))
-        ifd.tagtype[34855] = 3  # SHORT
-    if meta.datetime:
-        ifd[36867] = meta.datetime
-    if meta.lens:
-        ifd[42036] = meta.lens
-    if not len(ifd):
-        return None
-    ifd[36864] = b"0232"
-    ifd.tagtype[36864] = 7  # UNDEFINED
+    for tag, value in _exif_fields(meta).items():
+        ifd[tag] = value
+        if tag in _EXIF_TYPES:
+            ifd.tagtype[tag] = _EXIF_TYPES[tag]
     return ifd
 
 
@@ -297,7 +310,6 @@ def _append_exif_ifd(path: Path, meta: OutputMetadata) -> None:
 def exif_bytes(meta: OutputMetadata) -> bytes:
     """An EXIF block (``Exif\\0\\0`` + TIFF header, IFD0 + Exif sub-IFD) built with Pillow."""
     from PIL import ExifTags, Image
-    from PIL.TiffImagePlugin import IFDRational
 
     ex = Image.Exif()
     if meta.make:
@@ -308,22 +320,22 @@ def exif_bytes(meta: OutputMetadata) -> bytes:
         ex[306] = meta.datetime
     if meta.software:
         ex[305] = meta.software
-    sub = ex.get_ifd(ExifTags.IFD.Exif)
-    if meta.exposure_time:
-        sub[33434] = IFDRational(*_rational(meta.exposure_time))
-    if meta.f_number:
-        sub[33437] = IFDRational(*_rational(meta.f_number))
-    if meta.iso:
-        sub[34855] = int(min(round(meta.iso), 65535))
-    if meta.focal_length:
-        sub[37386] = IFDRational(*_rational(meta.focal_length))
-    if meta.datetime:
-        sub[36867] = meta.datetime
-    if meta.lens:
-        sub[42036] = meta.lens
-    if len(sub):
-        sub[36864] = b"0232"
+    ex.get_ifd(ExifTags.IFD.Exif).update(_exif_fields(meta))
     return ex.tobytes()
+
+
+def check_format(format: Any) -> str:
+    """``format`` when it is one of :data:`FORMAT_EXTENSIONS`, else :class:`PipelineInputError`."""
+    if format not in FORMAT_EXTENSIONS:
+        raise PipelineInputError(f"format must be one of {', '.join(map(repr, FORMAT_EXTENSIONS))}; got {format!r}")
+    return format
+
+
+def check_quality(quality: Any) -> int:
+    """A JPEG quality: an integer in 1..100, else :class:`PipelineInputError`."""
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise PipelineInputError(f"quality must be an integer in 1..100; got {quality!r}")
+    return quality
 
 
 def _tiff_compression(compress: str) -> dict[str, Any]:

@@ -35,6 +35,14 @@ def shared_raw(shared: Path) -> Path:
     return path
 
 
+def shared_raw_file(shared_raw: Path, name: str) -> Path:
+    """``shared_raw / name``; skips the test with a reason when that file is absent."""
+    path = shared_raw / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES_DIR

@@ -9,6 +9,7 @@ import rawpy
 from scipy.ndimage import maximum_filter
 
 import isp
+from conftest import shared_raw_file as _path
 
 pytestmark = pytest.mark.shared
 
@@ -25,11 +26,6 @@ UNSUPPORTED = [
 ]
 
 
-def _path(shared_raw, name):
-    path = shared_raw / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
 
 
 def psnr(a, b):

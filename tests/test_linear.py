@@ -9,6 +9,7 @@ import tifffile
 
 import isp
 from isp.stages import encode_gamma
+from conftest import shared_raw_file
 
 CAMERA = np.array([[0.9, -0.3, -0.1], [-0.6, 1.4, 0.3], [-0.2, 0.3, 0.9]])  # XYZ -> camera
 
@@ -108,9 +109,7 @@ def test_completion_runs_on_a_linear_raw(tmp_path):
 @pytest.mark.filterwarnings("ignore::isp.opcodes.UnsupportedOpcodeWarning")
 @pytest.mark.parametrize("name", ["LG_G4_linear_ACR.dng", "Kodak_C330_YRGB.raw"])
 def test_real_linear_raws_match_libraw(shared_raw, name):
-    path = shared_raw / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
+    path = shared_raw_file(shared_raw, name)
     res = isp.develop(path)
     ref = _libraw(path, res.wb_gains)
     assert res.linear.shape == ref.shape

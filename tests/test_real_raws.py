@@ -12,6 +12,7 @@ import rawpy
 
 import isp
 from isp.stages import encode_gamma
+from conftest import shared_raw_file
 
 pytestmark = pytest.mark.shared
 
@@ -35,9 +36,7 @@ def test_table_covers_every_shared_file(shared_raw):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_read_gives_expected_outcome(shared_raw, name):
-    path = shared_raw / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
+    path = shared_raw_file(shared_raw, name)
     outcome, why = EXPECTED[name]
     if outcome == "developed":
         frame = isp.read_raw(path)
@@ -50,9 +49,7 @@ def test_read_gives_expected_outcome(shared_raw, name):
 
 @pytest.mark.parametrize("name", ["Kodak_DC50.KDC", "Kodak_DC120_P003908.KDC"])
 def test_kodak_uses_the_matrix_libraw_applies(shared_raw, name):
-    path = shared_raw / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
+    path = shared_raw_file(shared_raw, name)
     frame = isp.read_raw(path)
     assert frame.color_matrix_source == "LibRaw rgb_cam (measured)"
     assert not np.allclose(frame.color_matrix, np.eye(3), atol=0.05)
