@@ -390,7 +390,7 @@ def child_main(case: str, reference: str, outdir: str, max_pixels: int) -> None:
         work.warm_up(settings)  # Numba kernels and libraries loaded before the baseline is taken
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out = str(Path(outdir) / "case.tif")
-    rec = process_file(Task(index=0, input=case, output=out, settings=settings))
+    rec = process_file(Task(index=0, input=case, output=out, settings=settings)).to_json()
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result = {"status": rec["status"], "error": rec["error"], "base_rss": base_rss, "peak_rss": peak_rss,
               "pixels": 0, "leak": 0, "constant": False}

@@ -10,7 +10,8 @@ Modules (each small, each importable without torch or the Numba kernels):
 - :mod:`runner.png`        a small 8/16-bit RGB PNG encoder (Pillow cannot write 48-bit PNG)
 - :mod:`runner.writers`    TIFF / PNG / JPEG writers with metadata, atomic write-then-rename
 - :mod:`runner.resume`     settings fingerprints and the per-output ``.rawcomplete.json`` sidecar
-- :mod:`runner.work`       ``process_file(task) -> record``: the picklable per-file function
+- :mod:`runner.record`     :class:`~runner.record.FileRecord`: the typed per-file record of reports
+- :mod:`runner.work`       ``process_file(task) -> FileRecord``: the picklable per-file function
 - :mod:`runner.executors`  the executor seam; the local spawn pool with crash isolation
 - :mod:`runner.dask_executor`  the same per-file function on a Dask cluster (``--executor dask``)
 - :mod:`runner.batch`      planning a batch, running it, the JSON report, exit codes

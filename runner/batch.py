@@ -33,7 +33,8 @@ from runner.executors import Executor, make_executor
 from runner.masks import check_mask_dir, sidecar_path
 from runner.resume import fingerprint, has_sidecar, is_complete, known_input_digest, package_version
 from runner.settings import Settings
-from runner.work import Task, error_record, new_record, process_file
+from runner.record import FileRecord
+from runner.work import Task, error_record, process_file
 from runner.writers import atomic_write_bytes, sweep_partials
 
 log = logging.getLogger("rawcomplete")
@@ -43,7 +44,7 @@ REPORT_VERSION = 1
 
 @dataclass
 class BatchResult:
-    records: list[dict[str, Any]]
+    records: list[FileRecord]
     passed_over: list[str]
     summary: dict[str, int]
     exit_code: int
@@ -105,7 +106,7 @@ def check_report_path(report: str | None) -> None:
 
 def plan(
     inputs: Sequence[str | os.PathLike[str]], outdir: Path, settings: Settings
-) -> tuple[list[Task], list[dict[str, Any]], list[str]]:
+) -> tuple[list[Task], list[FileRecord], list[str], dict[str, str]]:
     """Split the inputs into tasks to run and records already decided (skipped / refused).
 
     Returns ``(tasks, decided records, passed-over paths, {passed-over path: reason})``. Output
@@ -119,7 +120,7 @@ def plan(
     inputs_resolved = {f.path.resolve() for f in found.raws}
     claimed: dict[Path, str] = {}
     tasks: list[Task] = []
-    decided: list[dict[str, Any]] = []
+    decided: list[FileRecord] = []
     processing = settings.processing()
     for index, item in enumerate(found.raws):
         out = output_path(item, outdir, settings.extension)
@@ -160,16 +161,14 @@ def plan(
                     continue
                 else:
                     reason = "output exists and was not written by rawcomplete (use --overwrite to replace it)"
-            rec = new_record(task)
-            rec.update(status="skipped", reason=reason)
-            decided.append(rec)
+            decided.append(FileRecord.for_task(task, status="skipped", reason=reason))
             continue
         tasks.append(task)
     tasks = _writable_tasks(tasks, decided)
     return tasks, decided, [str(p) for p in found.passed_over], found.reasons
 
 
-def _writable_tasks(tasks: list[Task], decided: list[dict[str, Any]]) -> list[Task]:
+def _writable_tasks(tasks: list[Task], decided: list[FileRecord]) -> list[Task]:
     """The tasks whose output folder can be written; the others get a failure record now."""
     problems: dict[Path, str | None] = {}
     keep: list[Task] = []
@@ -212,11 +211,11 @@ def run_batch(
     total = len(tasks) + len(records)
     counts = {"done": 0, "failed": 0, "skipped": 0}
     for rec in records:
-        counts[rec["status"]] += 1
-        if rec["status"] == "failed":
+        counts[rec.status] += 1
+        if rec.status == "failed":
             _log_failure(rec)
-        elif rec["status"] == "skipped":
-            log.info("skipped %s: %s", rec["input"], rec["reason"])
+        elif rec.status == "skipped":
+            log.info("skipped %s: %s", rec.input, rec.reason)
 
     if tasks:
         from isp._numba_cache import kernels_cached
@@ -248,23 +247,21 @@ def run_batch(
     try:
         for rec in executor.run(process_file, tasks):
             records.append(rec)
-            finished.add(rec["index"])
-            counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-            if rec["status"] == "failed":
+            finished.add(rec.index)
+            counts[rec.status] = counts.get(rec.status, 0) + 1
+            if rec.status == "failed":
                 _log_failure(rec)
-            for message in rec.get("warnings") or ():
-                log.warning("%s", message if rec["input"] in message else f"{rec['input']}: {message}")
+            for message in rec.warnings:
+                log.warning("%s", message if rec.input in message else f"{rec.input}: {message}")
             # postfix first: update() refreshes the line, so the counts shown include this file
-            bar.set_postfix_str(_bar_text(counts, rec["input"]), refresh=False)
+            bar.set_postfix_str(_bar_text(counts, rec.input), refresh=False)
             bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
         log.error("interrupted: %d file(s) not processed", len(tasks) - len(finished))
         for task in tasks:
             if task.index not in finished:
-                rec = new_record(task)
-                rec.update(status="not_run", reason="interrupted")
-                records.append(rec)
+                records.append(FileRecord.for_task(task, status="not_run", reason="interrupted"))
     finally:
         redirect.__exit__(None, None, None)
         bar.close()
@@ -275,13 +272,13 @@ def run_batch(
         if sweep_partials(outdir):
             log.info("removed temporary file(s) left by workers lost during this run")
 
-    records.sort(key=lambda r: r["index"])
+    records.sort(key=lambda r: r.index)
     summary = {
         "inputs": total,
         "done": counts.get("done", 0),
         "failed": counts.get("failed", 0),
         "skipped": counts.get("skipped", 0),
-        "not_run": sum(1 for r in records if r["status"] == "not_run"),
+        "not_run": sum(1 for r in records if r.status == "not_run"),
         "passed_over": len(passed_over),
     }
     if interrupted:
@@ -302,7 +299,7 @@ def run_batch(
         "interrupted": interrupted,
         "passed_over": passed_over,
         "passed_over_reasons": passed_over_reasons,
-        "records": records,
+        "records": [r.to_json() for r in records],
     }
     report_error = None
     if settings.report:
@@ -332,6 +329,6 @@ def _bar_text(counts: dict[str, int], last: str | None) -> str:
     return text if last is None else f"{text} | {Path(last).name}"
 
 
-def _log_failure(rec: dict[str, Any]) -> None:
-    err = rec.get("error") or {}
-    log.error("FAILED %s: %s: %s", rec["input"], err.get("class"), err.get("message"))
+def _log_failure(rec: FileRecord) -> None:
+    err = rec.error
+    log.error("FAILED %s: %s: %s", rec.input, err.cls if err else None, err.message if err else None)

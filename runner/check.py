@@ -59,7 +59,8 @@ import numpy as np
 from rawcomplete_errors import RawcompleteError
 from runner.errors import CheckReferenceError, PipelineInputError
 from runner.settings import Settings, build_settings, load_preset
-from runner.work import Task, error_record, new_record, run_guarded
+from runner.record import CheckRecord, ErrorInfo
+from runner.work import Task, run_guarded
 
 log = logging.getLogger("rawcomplete")
 
@@ -98,7 +99,7 @@ class CheckTask(Task):
 
 @dataclass
 class CheckResult:
-    records: list[dict[str, Any]]
+    records: list[CheckRecord]
     summary: dict[str, int]
     exit_code: int
     report: dict[str, Any]
@@ -524,26 +525,26 @@ def compare(
     return {"problems": problems, "causes": causes, "notes": notes, "figures": figures, "heat": heat}
 
 
-def check_file(task: CheckTask) -> dict[str, Any]:
+def check_file(task: CheckTask) -> CheckRecord:
     """Check (or, with ``task.update``, record) one RAW against its reference; never raises for a
     per-file problem.
 
     Returns
     -------
-    dict
-        The batch record fields (:func:`runner.work.new_record`) plus ``key``, ``status``
-        ("pass", "moved", "new", "updated", "failed"), ``message``, ``problems``, ``causes``,
-        ``notes``, ``figures``, ``now`` and ``reference`` (the records compared) and ``images``
-        (8-bit PNG bytes ``reference``, ``now``, ``heat`` for the report; not JSON).
+    CheckRecord
+        Status "pass", "moved", "new", "updated" or "failed", its message, the problems, causes,
+        notes and figures of the comparison, the summaries compared and the report's previews.
     """
-    return run_guarded(task, _check_body)
+    return run_guarded(task, _check_body, record=_new_check_record)
 
 
-def _check_body(task: CheckTask, rec: dict[str, Any], t0: float) -> None:
+def _new_check_record(task: CheckTask) -> CheckRecord:
+    return CheckRecord.for_task(task, key=task.key, reference_file=task.output)
+
+
+def _check_body(task: CheckTask, rec: CheckRecord, t0: float) -> None:
     from runner.work import develop_task
 
-    rec.update(key=task.key, reference_file=task.output, problems=[], causes=[], notes=[], figures={},
-               now=None, reference=None, message="", images={})
     tolerances = dict(TOLERANCES, **dict(task.tolerances))
     json_path = Path(task.output)
     try:
@@ -565,9 +566,11 @@ def _check_body(task: CheckTask, rec: dict[str, Any], t0: float) -> None:
         else:
             summary, image = summarize(task, frame, result)
             now.update(summary)
-            rec.update(seconds={k: round(v, 4) for k, v in seconds.items()}, size=summary["shape"][:2],
-                       completion=result.completion_method, wb_gains=summary["metadata"]["wb_gains"],
-                       opcodes_applied=summary["metadata"]["opcodes_applied"])
+            rec.seconds = {k: round(v, 4) for k, v in seconds.items()}
+            rec.size = summary["shape"][:2]
+            rec.completion = result.completion_method
+            rec.wb_gains = summary["metadata"]["wb_gains"]
+            rec.opcodes_applied = summary["metadata"]["opcodes_applied"]
         comparison = compare(ref, ref_image, now, image, tolerances) if ref is not None else None
         now_image16 = None
         if image is not None:
@@ -584,44 +587,42 @@ def _check_body(task: CheckTask, rec: dict[str, Any], t0: float) -> None:
             raise ref_error
         elif ref is None:
             status = "new"
-            rec["problems"] = [f"no reference {str(json_path)!r}: make it with --update"]
+            rec.problems = [f"no reference {str(json_path)!r}: make it with --update"]
         else:
             status = "moved" if comparison["problems"] else "pass"
         if comparison is not None:
-            rec.update({k: comparison[k] for k in ("problems", "causes", "notes", "figures")})
+            rec.problems, rec.causes = comparison["problems"], comparison["causes"]
+            rec.notes, rec.figures = comparison["notes"], comparison["figures"]
             if comparison["heat"] is not None:
                 heat = comparison["heat"]
-                rec["images"]["heat"] = _png8(heat_colours(downscale(heat, scale_factor(heat.shape, PREVIEW_SIZE),
+                rec.images["heat"] = _png8(heat_colours(downscale(heat, scale_factor(heat.shape, PREVIEW_SIZE),
                                                                      reduce="max")) / 255.0)
         if ref_image is not None:
-            rec["images"]["reference"] = _preview(ref_image)
+            rec.images["reference"] = _preview(ref_image)
         if now_image16 is not None:
-            rec["images"]["now"] = _preview(now_image16)
-        rec.update(status=status, now=now, reference=ref)
-        rec["message"] = _message(status, rec)
-        rec["seconds"]["total"] = round(time.perf_counter() - t0, 4)
+            rec.images["now"] = _preview(now_image16)
+        rec.status, rec.now, rec.reference = status, now, ref
+        rec.message = _message(rec)
+        rec.seconds["total"] = round(time.perf_counter() - t0, 4)
     except RawcompleteError as exc:
-        rec.update(status="failed", error={"class": type(exc).__name__, "message": str(exc)})
-        rec["message"] = f"{type(exc).__name__}: {exc}"
+        rec.fail(exc)
+        rec.message = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - one file's unexpected failure must not stop the check
-        import traceback
-
-        rec.update(status="failed", error={"class": type(exc).__name__, "message": str(exc),
-                                           "traceback": traceback.format_exc()})
-        rec["message"] = f"{type(exc).__name__}: {exc}"
+        rec.fail(exc, with_traceback=True)
+        rec.message = f"{type(exc).__name__}: {exc}"
 
 
-def _message(status: str, rec: Mapping[str, Any]) -> str:
-    if status == "pass":
-        now = rec["now"]
-        head = (f"refused with {now['error']['class']}, as recorded" if now["outcome"] == "refused"
+def _message(rec: CheckRecord) -> str:
+    if rec.status == "pass":
+        now = rec.now or {}
+        head = (f"refused with {now['error']['class']}, as recorded" if now.get("outcome") == "refused"
                 else "within tolerance")
-        return head + ("; " + "; ".join(rec["causes"]) if rec["causes"] else "")
-    if status == "updated":
-        return "reference written" + ("; it had moved: " + "; ".join(rec["problems"]) if rec["problems"] else "")
-    parts = list(rec["problems"])
-    if rec["causes"]:
-        parts.append("possible cause: " + "; ".join(rec["causes"]))
+        return head + ("; " + "; ".join(rec.causes) if rec.causes else "")
+    if rec.status == "updated":
+        return "reference written" + ("; it had moved: " + "; ".join(rec.problems) if rec.problems else "")
+    parts = list(rec.problems)
+    if rec.causes:
+        parts.append("possible cause: " + "; ".join(rec.causes))
     return "; ".join(parts)
 
 
@@ -640,7 +641,7 @@ def plan_check(
     update: bool,
     tolerances: Mapping[str, float],
     reference_size: int | None,
-) -> tuple[list[CheckTask], list[dict[str, Any]]]:
+) -> tuple[list[CheckTask], list[CheckRecord]]:
     """Tasks to run and records already decided (two inputs that share a reference name)."""
     from runner.discover import discover, require_inputs
     from runner.masks import check_mask_dir, sidecar_path
@@ -649,7 +650,7 @@ def plan_check(
     require_inputs(found)
     check_mask_dir(settings)
     tasks: list[CheckTask] = []
-    decided: list[dict[str, Any]] = []
+    decided: list[CheckRecord] = []
     claimed: dict[str, str] = {}
     for index, item in enumerate(found.raws):
         key = reference_key(item)
@@ -661,10 +662,10 @@ def plan_check(
                          mask_path=mask, key=key, update=update, tolerances=tuple(tolerances.items()),
                          reference_size=reference_size)
         if key in claimed:
-            rec = error_record(task, PipelineInputError(
-                f"{str(item.path)!r} and {claimed[key]!r} would share the reference {key!r}; check them separately"))
-            rec.update(key=key, message=rec["error"]["message"])
-            decided.append(rec)
+            exc = PipelineInputError(
+                f"{str(item.path)!r} and {claimed[key]!r} would share the reference {key!r}; check them separately")
+            decided.append(CheckRecord.for_task(task, key=key, reference_file=task.output,
+                                                error=ErrorInfo.of(exc), message=str(exc)))
             continue
         claimed[key] = str(item.path)
         tasks.append(task)
@@ -731,22 +732,25 @@ def run_check(
     if own:
         executor = make_executor(settings.executor, jobs=min(settings.jobs, max(1, len(tasks))))
     try:
+        by_index = {t.index: t for t in tasks}
         for rec in executor.run(check_file, tasks):
-            if "key" not in rec:  # a crash record made by the executor
-                task = tasks[[t.index for t in tasks].index(rec["index"])]
-                rec.update(key=task.key, message=f"{rec['error']['class']}: {rec['error']['message']}")
+            if not isinstance(rec, CheckRecord):  # a crash record made by the executor
+                task = by_index[rec.index]
+                error = rec.error or ErrorInfo("WorkerCrashError", "no record came back")
+                rec = CheckRecord.from_record(rec, key=task.key, reference_file=task.output,
+                                              message=f"{error.cls}: {error.message}")
             records.append(rec)
-            log.info("%s %s: %s", rec["status"].upper(), rec["key"], rec.get("message", ""))
+            log.info("%s %s: %s", rec.status.upper(), rec.key, rec.message)
     finally:
         if own:
             executor.close()
         if refdir.is_dir():
             sweep_partials(refdir)
-    records.sort(key=lambda r: r["index"])
-    counts = {s: 0 for s in ("pass", "moved", "new", "updated", "failed")}
+    records.sort(key=lambda r: r.index)
+    counts = {s: 0 for s in CheckRecord.STATUSES}
     for rec in records:
-        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-    checked = {r.get("key") for r in records}
+        counts[rec.status] = counts.get(rec.status, 0) + 1
+    checked = {r.key for r in records}
     not_checked = sorted(
         str(p.relative_to(refdir))[: -len(".json")] for p in refdir.rglob("*.json")
         if str(p.relative_to(refdir))[: -len(".json")] not in checked
@@ -754,7 +758,7 @@ def run_check(
     summary = {"files": len(records), **counts, "not_checked": len(not_checked)}
     bad = counts["failed"] if update else len(records) - counts["pass"]
     exit_code = 1 if bad else 0
-    images = {r["index"]: r.pop("images", {}) or {} for r in records}
+    images = {r.index: r.images for r in records}
     from runner.resume import package_version
 
     report_doc = {
@@ -774,7 +778,7 @@ def run_check(
         "summary": summary,
         "exit_code": exit_code,
         "not_checked": not_checked,
-        "records": records,
+        "records": [r.to_json() for r in records],
     }
     if json_path is not None and html_path is not None:
         from runner.check_report import render_html
@@ -877,8 +881,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = result.summary
     if not quiet:
         for rec in result.records:
-            if rec["status"] not in ("pass", "updated"):
-                sys.stderr.write(f"  {rec['status'].upper():7s} {rec['key']}: {rec.get('message', '')}\n")
+            if rec.status not in ("pass", "updated"):
+                sys.stderr.write(f"  {rec.status.upper():7s} {rec.key}: {rec.message}\n")
         parts = [f"{s[k]} {k}" for k in ("pass", "moved", "new", "updated", "failed") if s[k]]
         line = f"rawcomplete check: {', '.join(parts) or 'nothing'} of {s['files']} RAW file(s)"
         if s["not_checked"]:

@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reasons:
             by_reason = Counter(reasons.values()).most_common()
             line += " [" + ", ".join(f"{n} {why}" for why, n in by_reason) + "]"
-        skipped = Counter(r["reason"] for r in result.records if r["status"] == "skipped").most_common()
+        skipped = Counter(r.reason for r in result.records if r.status == "skipped").most_common()
         if skipped:
             line += "; skipped: " + ", ".join(f"{n} {why}" for why, n in skipped)
         if s.get("not_run"):
@@ -312,6 +312,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(line + "\n")
     if ns.get("verbose"):
         for rec in result.records:
-            if rec["status"] == "done":
-                log.info("%s -> %s %s", rec["input"], rec["output"], rec["seconds"])
+            if rec.status == "done":
+                log.info("%s -> %s %s", rec.input, rec.output, rec.seconds)
     return result.exit_code

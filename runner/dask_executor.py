@@ -344,8 +344,8 @@ class DaskExecutor(Executor):
 
     def _outcome(self, fut: Any, result: Any, task: Task, distributed: Any) -> Record:
         """The record of a finished future; ``result`` is its value, or its exception."""
-        if isinstance(result, dict):  # a record (the future may read "lost" by now: its worker died
-            return result             # after the result was fetched)
+        if isinstance(result, Record):  # a record (the future may read "lost" by now: its worker
+            return result               # died after the result was fetched)
         exc = result if isinstance(result, BaseException) else RuntimeError(
             f"the Dask task of {task.input!r} ended {fut.status!r} with {result!r}")
         if isinstance(exc, distributed.KilledWorker):
@@ -399,6 +399,9 @@ def _restore_paths(record: Record, task: Task, sent: Task) -> Record:
             return {k: fix(v) for k, v in value.items()}
         if isinstance(value, list):
             return [fix(v) for v in value]
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):  # the record, its parts
+            return dataclasses.replace(value, **{f.name: fix(getattr(value, f.name))
+                                                 for f in dataclasses.fields(value) if f.init})
         return value
 
     return fix(record)

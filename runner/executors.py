@@ -32,11 +32,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from runner.errors import WorkerCrashError
+from runner.record import FileRecord
 from runner.work import Task, error_record, with_prefetch
 
 log = logging.getLogger("rawcomplete")
 
-Record = dict[str, Any]
+#: What ``fn(task)`` returns: a batch record, or a subclass of it (``rawcomplete check``'s).
+Record = FileRecord
 
 
 class Executor(abc.ABC):

@@ -2,7 +2,7 @@
 
 Top-level, picklable and self-contained, so any executor (the local spawn pool, a Dask cluster)
 can run it: it reads the RAW, reads the sidecar mask, develops, completes, writes the output
-atomically and its resume sidecar, and returns a JSON-ready record. Errors that belong to one
+atomically and its resume sidecar, and returns a record. Errors that belong to one
 file (decode, mask, completion, output) are caught here and come back as a ``"failed"`` record;
 only a crash of the process itself escapes, and the executor turns that into a record.
 
@@ -17,15 +17,15 @@ import logging
 import os
 import threading
 import time
-import traceback
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from rawcomplete_errors import RawcompleteError
+from runner.record import FileRecord, MaskInfo
 from runner.settings import Settings
 
-#: Stage names of ``record["seconds"]``, in pipeline order.
+#: Stage names of ``FileRecord.seconds``, in pipeline order.
 STAGES = ("read", "develop", "mask", "complete", "write", "total")
 
 # Per-process cache of Pipelines, keyed by the settings that build one.
@@ -108,31 +108,14 @@ def _develop_ahead(task: Task) -> None:
         _ahead["next"] = _Ahead(task.prefetch)
 
 
-def new_record(task: Task) -> dict[str, Any]:
-    """The record skeleton of ``task`` (status filled in by whoever finishes it)."""
-    return {
-        "index": task.index,
-        "input": task.input,
-        "output": task.output,
-        "status": "failed",
-        "reason": None,
-        "error": None,
-        "seconds": {},
-        "mask": {"file": task.mask_path, "defects": None, "pixels": 0},
-        "completion": None,
-        "size": None,
-        "opcodes_applied": [],
-        "wb_gains": None,
-        "warnings": [],
-        "worker_pid": os.getpid(),
-    }
+def new_record(task: Task) -> FileRecord:
+    """The record of ``task``, "failed" until whoever finishes it says otherwise."""
+    return FileRecord.for_task(task)
 
 
-def error_record(task: Task, exc: BaseException, *, reason: str | None = None) -> dict[str, Any]:
-    rec = new_record(task)
-    rec["error"] = {"class": type(exc).__name__, "message": str(exc)}
-    rec["reason"] = reason
-    return rec
+def error_record(task: Task, exc: BaseException, *, reason: str | None = None) -> FileRecord:
+    """The "failed" record of ``task`` for ``exc``."""
+    return FileRecord.failure(task, exc, reason=reason)
 
 
 def _pipeline_key(settings: Settings) -> str:
@@ -159,27 +142,26 @@ def pipeline_for(settings: Settings) -> Any:
     return pipe
 
 
-def process_file(task: Task) -> dict[str, Any]:
+def process_file(task: Task) -> FileRecord:
     """Process one RAW file end to end; never raises for a per-file problem.
 
     Returns
     -------
-    dict
-        JSON-ready record: ``input``, ``output``, ``status`` ("done" | "failed"), ``error``
-        (``{"class", "message"}`` or None), ``seconds`` per stage (read, develop, mask,
-        complete, write, total), ``mask`` (sidecar file, defects found, pixels completed),
-        ``completion`` (method used or None), ``size`` ([height, width]), ``opcodes_applied``,
-        ``wb_gains``.
+    FileRecord
+        Status "done" or "failed" (with its error), seconds per stage, mask, completion method,
+        size, opcodes and white-balance gains, and the file's warnings.
     """
     return run_guarded(task, _process)
 
 
-def run_guarded(task: Task, body: Callable[[Task, dict[str, Any], float], None]) -> dict[str, Any]:
+def run_guarded(task: Task, body: Callable[[Task, Any, float], None],
+                record: Callable[[Task], FileRecord] = new_record) -> Any:
     """Run ``body(task, record, t0)`` under the per-file guards of :func:`process_file`: the
     ``--timeout`` watchdog and the collection of the file's warnings into ``record["warnings"]``.
 
-    ``body`` fills in the record (from :func:`new_record`) and catches per-file errors itself;
-    :mod:`runner.check` runs its per-file comparison through this too.
+    ``body`` fills in the record (``record(task)``, by default :func:`new_record`) and catches
+    per-file errors itself; :mod:`runner.check` runs its per-file comparison through this too,
+    with its own record type.
     """
     settings = task.settings
     if settings.timeout:
@@ -187,7 +169,7 @@ def run_guarded(task: Task, body: Callable[[Task, dict[str, Any], float], None])
     from runner.capture import FileMessages
 
     t0 = time.perf_counter()
-    rec = new_record(task)
+    rec = record(task)
     if settings.timeout:
         import faulthandler
 
@@ -203,9 +185,9 @@ def run_guarded(task: Task, body: Callable[[Task, dict[str, Any], float], None])
             import faulthandler
 
             faulthandler.cancel_dump_traceback_later()
-    rec["warnings"] = messages
-    if rec["status"] != "done":
-        rec["seconds"]["total"] = round(time.perf_counter() - t0, 4)
+    rec.warnings = list(messages)
+    if rec.status != "done":
+        rec.seconds["total"] = round(time.perf_counter() - t0, 4)
     return rec
 
 
@@ -276,7 +258,7 @@ def develop_task(task: Task) -> tuple[Any, Any, dict[str, float]]:
     return frame, result, seconds
 
 
-def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
+def _process(task: Task, rec: FileRecord, t0: float) -> None:
     settings = task.settings
     try:
         from runner.resume import fingerprint, write_sidecar
@@ -315,23 +297,21 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
         seconds["write"] = time.perf_counter() - t
         seconds["total"] = time.perf_counter() - t0
 
-        rec.update(
-            status="done",
-            seconds={k: round(seconds[k], 4) for k in STAGES if k in seconds},
-            completion=result.completion_method,
-            size=list(result.image.shape[:2]),
-            opcodes_applied=list(getattr(result.isp, "opcodes_applied", ()) or ()),
-            wb_gains=[float(g) for g in result.isp.wb_gains] if getattr(result.isp, "wb_gains", None) else None,
+        rec.status = "done"
+        rec.seconds = {k: round(seconds[k], 4) for k in STAGES if k in seconds}
+        rec.completion = result.completion_method
+        rec.size = list(result.image.shape[:2])
+        rec.opcodes_applied = list(getattr(result.isp, "opcodes_applied", ()) or ())
+        rec.wb_gains = [float(g) for g in result.isp.wb_gains] if getattr(result.isp, "wb_gains", None) else None
+        rec.mask = MaskInfo(
+            file=task.mask_path,
+            defects=result.defects_found if settings.auto_mask == "defects" else None,
+            pixels=int(result.mask.sum()) if result.mask is not None else 0,
         )
-        rec["mask"] = {
-            "file": task.mask_path,
-            "defects": result.defects_found if settings.auto_mask == "defects" else None,
-            "pixels": int(result.mask.sum()) if result.mask is not None else 0,
-        }
     except RawcompleteError as exc:
         message = str(exc)
         if task.input not in message:  # errors raised below the runner may not know the file
             message = f"{task.input}: {message}"
-        rec["error"] = {"class": type(exc).__name__, "message": message}
+        rec.fail(exc, message=message)
     except Exception as exc:  # noqa: BLE001 - one file's unexpected failure must not stop a batch
-        rec["error"] = {"class": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        rec.fail(exc, with_traceback=True)

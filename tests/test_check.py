@@ -81,7 +81,7 @@ def copy_of(refdir: Path, tmp_path: Path) -> Path:
 
 
 def by_key(result) -> dict[str, dict]:
-    return {r["key"]: r for r in result.records}
+    return {r.key: r.to_json() for r in result.records}
 
 
 # --------------------------------------------------------------------------- record, check

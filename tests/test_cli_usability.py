@@ -67,14 +67,12 @@ class InstantExecutor:
         self.on_task = on_task
 
     def run(self, fn, tasks):
-        from runner import batch
+        from runner.record import FileRecord
 
         for task in tasks:
             if self.on_task is not None:
                 self.on_task(task)
-            rec = batch.new_record(task)
-            rec.update(status="done")
-            yield rec
+            yield FileRecord.for_task(task, status="done")
 
     def close(self):
         pass

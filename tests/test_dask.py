@@ -256,9 +256,9 @@ def test_killed_worker_file_is_retried_and_outputs_are_whole(tmp_path, samples_d
 
     assert killed and killed[0] in pids_before  # a worker of the cluster died holding slow.dng
     assert result.exit_code == 0, result.records
-    recs = {Path(r["input"]).name: r for r in result.records}
-    assert all(recs[n]["status"] == "done" for n in names)
-    assert recs["slow.dng"]["worker_pid"] != killed[0]  # finished by another worker process
+    recs = {Path(r.input).name: r for r in result.records}
+    assert all(recs[n].status == "done" for n in names)
+    assert recs["slow.dng"].worker_pid != killed[0]  # finished by another worker process
     assert len(list(inp.glob("slow.dng.started-*"))) == 2  # ... after starting once more
     out = tmp_path / "out"
     assert sorted(p.name for p in out.glob("*.tif")) == [n.replace(".dng", ".tif") for n in sorted(names)]
@@ -270,7 +270,7 @@ def test_killed_worker_file_is_retried_and_outputs_are_whole(tmp_path, samples_d
     # Resume after the incident: everything is complete, nothing is submitted.
     again = run_batch([inp], out, Settings(method="biharmonic", progress=False, resume=True),
                       executor=DaskExecutor(client=client))
-    assert again.exit_code == 0 and {r["status"] for r in again.records} == {"skipped"}
+    assert again.exit_code == 0 and {r.status for r in again.records} == {"skipped"}
 
 
 def test_small_batch_crash_fails_alone(tmp_path, samples_dir, clean_env):
@@ -289,7 +289,7 @@ def test_small_batch_crash_fails_alone(tmp_path, samples_dir, clean_env):
     with start_cluster(crash=True) as (_, client):
         ex = DaskExecutor(client=client)
         result = run_batch([inp], tmp_path / "out", Settings(progress=False), executor=ex)
-    recs = {Path(r["input"]).name: r for r in result.records}
+    recs = {Path(r.input).name: r.to_json() for r in result.records}
     assert result.exit_code == 1
     assert recs["crashme.dng"]["status"] == "failed" and recs["crashme.dng"]["error"]["class"] == "WorkerCrashError"
     assert "crashme.dng" in recs["crashme.dng"]["error"]["message"]
@@ -335,10 +335,10 @@ def test_model_cached_once_per_worker(tmp_path, samples_dir, cluster):
     settings = Settings(method="gan" if gan else "biharmonic", device="cpu", progress=False)
     result = run_batch([inp], tmp_path / "out", settings, executor=DaskExecutor(client=client))
     assert result.exit_code == 0, result.records
-    assert {r["completion"] for r in result.records} == {settings.method}
+    assert {r.completion for r in result.records} == {settings.method}
     per_pid = {}
     for r in result.records:
-        per_pid[r["worker_pid"]] = per_pid.get(r["worker_pid"], 0) + 1
+        per_pid[r.worker_pid] = per_pid.get(r.worker_pid, 0) + 1
     after = {c["pid"]: c for c in client.run(worker_caches).values()}
     for pid, n in per_pid.items():
         old = before.get(pid, {"pipelines": 0, "generators": 0})  # earlier tests used other settings
@@ -388,9 +388,9 @@ def test_a_cluster_left_without_workers_fails_the_rest_and_returns(tmp_path, sam
         client.close()
         cl.close()
     assert result.exit_code == 1
-    assert {r["status"] for r in result.records} == {"failed"}
+    assert {r.status for r in result.records} == {"failed"}
     for rec in result.records:
-        assert rec["error"]["class"] == "ClusterError" and "no workers for 3 s" in rec["error"]["message"]
+        assert rec.error.cls == "ClusterError" and "no workers for 3 s" in rec.error.message
     assert json.loads((tmp_path / "r.json").read_text())["summary"]["failed"] == 3
     assert len(list(inp.glob("slow*.dng.started-*"))) >= 1  # a file was in flight when it left
     assert list((tmp_path / "out").rglob("*.rawcomplete-partial")) == []  # its temporary is gone

@@ -255,7 +255,7 @@ def test_fifo_mask_never_blocks_resume_planning(tmp_path):
     worker.join(60)
     assert "plan" in result, "planning blocked on a FIFO mask"
     _, decided, _, _ = result["plan"]
-    assert decided[0]["error"]["class"] == "OutputError" and "not a regular file" in decided[0]["error"]["message"]
+    assert decided[0].error.cls == "OutputError" and "not a regular file" in decided[0].error.message
 
 
 # ------------------------------------------------------------------------------------------
@@ -299,8 +299,8 @@ def test_sidecar_failure_leaves_no_unvouched_output(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner.resume, "write_sidecar", cannot)
     rec = process_file(Task(index=0, input=str(raw), output=str(out), settings=Settings(progress=False)))
-    assert rec["status"] == "failed" and rec["error"]["class"] == "OutputError"
-    assert "sidecar" in rec["error"]["message"]
+    assert rec.status == "failed" and rec.error.cls == "OutputError"
+    assert "sidecar" in rec.error.message
     assert not out.exists()
 
 
@@ -338,8 +338,8 @@ def test_path_errors_are_per_file_records(tmp_path):
     outdir = tmp_path / ("o" * 250) / ("p" * 250)
     tasks, decided, _, _ = plan([root], outdir, Settings())
     assert [Path(t.input).name for t in tasks] == ["shallow.dng"]
-    assert [Path(r["input"]).name for r in decided] == ["deep.dng"]
-    assert decided[0]["error"]["class"] == "OutputError"
+    assert [Path(r.input).name for r in decided] == ["deep.dng"]
+    assert decided[0].error.cls == "OutputError"
 
 
 # ------------------------------------------------------------------------------------------
@@ -414,7 +414,7 @@ def test_timeout_starts_after_warm_up(tmp_path, monkeypatch):
     raw = noise_dng(tmp_path / "a.dng")
     rec = work.process_file(work.Task(index=0, input=str(raw), output=str(tmp_path / "a.tif"),
                                       settings=Settings(timeout=1.5, progress=False)))
-    assert rec["status"] == "done"
+    assert rec.status == "done"
     assert events == ["warm-up", "armed 1.5", "cancelled"]
 
 
@@ -497,8 +497,8 @@ def test_errors_from_below_the_runner_name_the_file(tmp_path):
     rec = process_file(Task(index=0, input=str(raw), output=str(tmp_path / "a.tif"),
                             settings=Settings(progress=False, method="biharmonic"),
                             mask_path=str(tmp_path / "a.mask.png")))
-    assert rec["status"] == "failed"
-    assert rec["error"]["message"].startswith(str(raw))
+    assert rec.status == "failed"
+    assert rec.error.message.startswith(str(raw))
 
 
 def test_long_ifd_chain_is_rejected_fast(tmp_path):
@@ -543,8 +543,8 @@ def test_unwritable_output_folder_fails_before_developing(tmp_path):
     (out / "sub").write_text("a file where the output folder should be")
     tasks, decided, _, _ = plan([root], out, Settings())
     assert [Path(t.input).name for t in tasks] == ["b.dng"]
-    assert decided[0]["error"]["class"] == "OutputError"
-    assert "nothing was developed" in decided[0]["error"]["message"]
+    assert decided[0].error.cls == "OutputError"
+    assert "nothing was developed" in decided[0].error.message
 
 
 # ------------------------------------------------------------------------------------------

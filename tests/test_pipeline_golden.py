@@ -39,7 +39,7 @@ def golden(tmp_path_factory):
     report = tmp_path_factory.mktemp("golden") / "golden.html"
     result = run_check(GOLDEN, inputs, check_settings(GOLDEN), report=report)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in GOLDEN.iterdir()) == before, "a check wrote into tests/golden"
-    return {r["key"]: r for r in result.records}, report
+    return {r.key: r.to_json() for r in result.records}, report
 
 
 def test_every_sample_has_a_golden(golden):

@@ -437,13 +437,13 @@ def test_local_executor_isolates_a_native_crash(tmp_path, jobs):
     names = ["a.dng", "b.dng", "crash.dng", "c.dng", "d.dng"]
     tasks = [Task(index=i, input=str(tmp_path / n), output="", settings=Settings()) for i, n in enumerate(names)]
     ex = LocalExecutor(jobs=jobs)
-    records = sorted(ex.run(fake_work, tasks), key=lambda r: r["index"])
-    assert [r["index"] for r in records] == list(range(len(names)))
-    by_name = {Path(r["input"]).name: r for r in records}
-    assert by_name["crash.dng"]["status"] == "failed"
-    assert by_name["crash.dng"]["error"]["class"] == "WorkerCrashError"
-    assert "crash.dng" in by_name["crash.dng"]["error"]["message"]
-    assert all(by_name[n]["status"] == "done" for n in names if n != "crash.dng")
+    records = sorted(ex.run(fake_work, tasks), key=lambda r: r.index)
+    assert [r.index for r in records] == list(range(len(names)))
+    by_name = {Path(r.input).name: r for r in records}
+    assert by_name["crash.dng"].status == "failed"
+    assert by_name["crash.dng"].error.cls == "WorkerCrashError"
+    assert "crash.dng" in by_name["crash.dng"].error.message
+    assert all(by_name[n].status == "done" for n in names if n != "crash.dng")
     assert ex.crashes >= 1
 
 
@@ -463,13 +463,13 @@ def test_plan_collisions_existing_outputs_and_outdir_checks(tmp_path):
     assert [Path(t.input).name for t in tasks] == ["x.NEF", "y.cr2"]  # a folder's files, then its sub-folders
     assert tasks[1].output == str(out / "d" / "y.tif")
     assert tasks[1].mask_path == str(inp / "d" / "y.mask.png")
-    recs = {Path(r["input"]).name: r for r in decided}
-    assert recs["x.dng"]["error"]["class"] == "OutputError" and "x.NEF" in recs["x.dng"]["error"]["message"]
-    assert recs["z.arw"]["status"] == "skipped" and recs["z.arw"]["reason"].startswith("output exists")
+    recs = {Path(r.input).name: r for r in decided}
+    assert recs["x.dng"].error.cls == "OutputError" and "x.NEF" in recs["x.dng"].error.message
+    assert recs["z.arw"].status == "skipped" and recs["z.arw"].reason.startswith("output exists")
     assert [Path(p).name for p in passed_over] == ["y.mask.png"]
     # --resume never replaces a file rawcomplete did not write; --overwrite does
     _, decided, _, _ = plan([inp], out, Settings(resume=True))
-    assert "not written by rawcomplete" in {Path(r["input"]).name: r for r in decided}["z.arw"]["reason"]
+    assert "not written by rawcomplete" in {Path(r.input).name: r for r in decided}["z.arw"].reason
     tasks, _, _, _ = plan([inp], out, Settings(overwrite=True))
     assert "z.arw" in [Path(t.input).name for t in tasks]
     tasks, _, _, _ = plan([inp], out, Settings(masks=False))
@@ -478,3 +478,49 @@ def test_plan_collisions_existing_outputs_and_outdir_checks(tmp_path):
         plan([inp], inp, Settings())
     with pytest.raises(PipelineInputError, match="input not found"):
         plan([inp / "nope"], out, Settings())
+
+
+# ------------------------------------------------------------------------------------ records
+
+def test_file_record_is_typed_and_its_json_round_trips(tmp_path):
+    import dataclasses
+    import json
+
+    from runner.record import CheckRecord, ErrorInfo, FileRecord, MaskInfo
+    from runner.work import Task, error_record
+
+    task = Task(index=3, input=str(tmp_path / "a.dng"), output=str(tmp_path / "a.tif"), settings=Settings(),
+                mask_path=str(tmp_path / "a.mask.png"))
+    rec = error_record(task, ValueError("boom"), reason="because")
+    assert isinstance(rec, FileRecord) and rec.status == "failed" and rec.mask == MaskInfo(file=task.mask_path)
+    doc = rec.to_json()
+    assert doc["error"] == {"class": "ValueError", "message": "boom"} and doc["mask"]["file"] == task.mask_path
+    assert set(doc) == {f.name for f in dataclasses.fields(FileRecord)}
+    assert FileRecord.from_json(json.loads(json.dumps(doc))) == rec
+    with pytest.raises(TypeError):
+        FileRecord.from_json({**doc, "stauts": "done"})  # a misspelt field is refused, not carried along
+    try:
+        raise KeyError("x")
+    except KeyError as exc:
+        rec.fail(exc, with_traceback=True)
+    assert rec.error.cls == "KeyError" and "Traceback" in rec.to_json()["error"]["traceback"]
+    # a crash record from an executor becomes a check record without losing a field
+    check = CheckRecord.from_record(rec, key="a.dng", message="m", images={"now": b"png"})
+    assert check.error == rec.error and check.index == 3 and "images" not in check.to_json()
+    assert ErrorInfo.from_json(check.to_json()["error"]) == rec.error
+
+
+def test_batch_report_records_are_the_records_json(tmp_path):
+    import json
+
+    from runner.batch import run_batch
+    from runner.record import FileRecord
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "bad.dng").write_bytes(b"not a raw at all" * 64)
+    report = tmp_path / "report.json"
+    result = run_batch([inp], tmp_path / "out", Settings(report=str(report), progress=False))
+    assert [type(r) for r in result.records] == [FileRecord]
+    assert result.records[0].status == "failed" and result.records[0].error.cls == "CorruptRawError"
+    assert json.loads(report.read_text())["records"] == [r.to_json() for r in result.records]

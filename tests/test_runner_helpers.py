@@ -16,4 +16,6 @@ def fake_work(task):
         time.sleep(0.2)  # let the innocent neighbour be in flight when the pool breaks
         ctypes.string_at(0)
     time.sleep(0.05)
-    return {"index": task.index, "input": task.input, "status": "done", "worker_pid": os.getpid()}
+    from runner.record import FileRecord
+
+    return FileRecord.for_task(task, status="done")

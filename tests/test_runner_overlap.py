@@ -82,8 +82,8 @@ def test_the_next_file_is_developed_once_in_the_background(tmp_path, monkeypatch
     monkeypatch.setattr(work, "develop_task", counting)
     first = work.process_file(work.with_prefetch(tasks[0], tasks[1]))
     second = work.process_file(work.with_prefetch(tasks[1], None))
-    assert first["status"] == second["status"] == "done"
+    assert first.status == second.status == "done"
     assert calls == [("a.dng", "MainThread"), ("b_nowb.dng", "rawcomplete-ahead-1")]  # once each
-    assert first["warnings"] == [] and any("gray-world" in m for m in second["warnings"])
+    assert first.warnings == [] and any("gray-world" in m for m in second.warnings)
     assert work.with_prefetch(tasks[0].__class__(**{**tasks[0].__dict__, "settings": Settings(timeout=60)}),
                               tasks[1]).prefetch is None  # no overlap under --timeout
