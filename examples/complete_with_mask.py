@@ -2,7 +2,7 @@
 
     python examples/complete_with_mask.py samples/scene_rggb.dng out/example.tif
 
-The README's library example; ``tests/test_pipeline_examples.py`` runs this script, so it
+The README's library example; ``tests/pipeline/test_examples.py`` runs this script, so it
 cannot silently rot.
 """
 

@@ -4,7 +4,7 @@ mask, the tool develops, completes and saves a 16-bit TIFF with ICC profile and 
     python examples/photo_tool.py samples/scene_rggb.dng out/edited.tif
 
 Everything goes through the public API (``Pipeline.process`` on bytes, a numpy mask,
-``Result.save``); ``tests/test_pipeline_examples.py`` runs it and type-checks it with mypy.
+``Result.save``); ``tests/pipeline/test_examples.py`` runs it and type-checks it with mypy.
 """
 
 from __future__ import annotations

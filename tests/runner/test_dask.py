@@ -26,9 +26,10 @@ import pytest
 pytest.importorskip("distributed")
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: faults
 from faults import CRASH_ENV, fault_env  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GOOD = {"scene_grbg.dng": "scene_grbg.dng", "sub/Scene_RGGB.DNG": "scene_rggb.dng", "sub/wb_cast.dng": "wb_cast.dng"}
 TIMING_FIELDS = ("seconds", "worker_pid")  # differ between any two runs, whatever runs them
 

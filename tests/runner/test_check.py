@@ -4,7 +4,7 @@ One REFDIR is recorded (through the command line) from the samples (most with ca
 balance) and two shared RAWs: one without camera white balance (it falls back to gray world) and
 one the pipeline refuses. Copies of it are then changed (a recorded setting, a planted pixel block, corrupted
 files) and checked again. The whole of samples/ and ../shared/raw/ is checked against the
-project's own REFDIR by ``test_pipeline_golden.py``.
+project's own REFDIR by ``tests/pipeline/test_golden.py``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import pytest
 from conftest import SAMPLES_DIR, shared_dir
 from runner.check import check_settings, run_check
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CASES = sorted(str(p.relative_to(GOLDEN))[: -len(".json")] for p in GOLDEN.glob("*.json"))
 UPDATE = "rawcomplete check tests/golden samples/ ../shared/raw/ --update"
 

@@ -15,7 +15,7 @@ from completion import CompletionError, ImageError, MaskError, WeightsError, inp
 from completion.colour import srgb_decode, srgb_encode
 from completion.masks import MASK_KINDS, random_mask
 
-REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
 def _scene(h: int = 64, w: int = 80, seed: int = 0) -> np.ndarray:
@@ -189,7 +189,7 @@ def test_shipped_weights_load_and_sha256(tmp_path):
 def test_shipped_gan_beats_mean_fill(shared):
     """On 256 px crops of 3 Kodak images with thin (LaMa-style) masks the shipped GAN beats mean fill
     by a wide margin on average, and is never far behind it. (That the network adds to its own
-    coarse fill is tested on SWD in test_completion_exemplar.py.)"""
+    coarse fill is tested on SWD in tests/completion/test_exemplar.py.)"""
     import imageio.v3 as iio
 
     files = sorted((shared / "images" / "eval" / "kodak").glob("*.png"))[:3]

@@ -16,7 +16,7 @@ import isp
 from pipeline import OutputError, Pipeline, PipelineInputError, format_for_path, holes_from_array
 from runner.icc import profile_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def test_encode_display_equals_quantised_encode_gamma(gamma, dtype):
     want = np.floor(isp.encode_gamma(x, gamma) * np.float32(FULL[dtype]) + np.float32(0.5))
     np.testing.assert_array_equal(got, want.astype(dtype))
     # and within one code of the curve computed in float64 (BT.709 jumps by 3e-4 at its break:
-    # the side is chosen in float32, as test_isp_stages.test_gamma_curves pins)
+    # the side is chosen in float32, as tests/isp/test_stages.py::test_gamma_curves pins)
     c = np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
     curve = transfer_reference(c, gamma)
     if gamma == "bt709":

@@ -16,7 +16,7 @@ from isp.defects import detect_defective_pixels
 from isp.synthetic import mosaic_from_rgb, write_dng
 from pipeline import CompletionConfig, Pipeline, PipelineInputError, Result
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CFAS = ("RGGB", "BGGR", "GRBG", "GBRG")
 
 

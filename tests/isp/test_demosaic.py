@@ -15,7 +15,7 @@ from isp.demosaic import demosaic, demosaic_rcd
 from isp.opcodes import lens_shading_from_frame
 from isp.synthetic import mosaic_from_rgb, write_dng
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "samples"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "samples"))
 import make_shading_samples as shading_samples  # noqa: E402
 
 ALGORITHMS = isp.DEMOSAIC_ALGORITHMS

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GOOD = {  # input path under in/ -> sample it is a copy of
     "scene_grbg.dng": "scene_grbg.dng",
     "sub/Scene_RGGB.DNG": "scene_rggb.dng",
@@ -354,7 +354,7 @@ def test_preset_flags_override_and_auto_mask(tmp_path, samples_dir):
     from PIL import Image
     from isp.synthetic import write_dng
 
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
     from test_pipeline import _planted_mosaic
 
     mosaic, truth = _planted_mosaic("GRBG", 96, 128, n=10)

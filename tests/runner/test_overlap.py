@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: faults
 from faults import fault_env  # noqa: E402
 from test_cli import records_by_name, run_cli, tree_digest  # noqa: E402
 

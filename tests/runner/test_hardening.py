@@ -19,7 +19,7 @@ import isp
 from isp.synthetic import write_dng
 from isp.tiff_structure import scan_tiff
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from conftest import shared_raw_file
 
 pytestmark = pytest.mark.shared
 
-_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "real_raws.py"
+_BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "real_raws.py"
 
 
 def _expected() -> dict:
