@@ -362,17 +362,30 @@ def _libraw_metadata(raw) -> dict:
 def _decode_problem(mosaic: np.ndarray, black: tuple[float, ...], white: float) -> str | None:
     """Why a decoded mosaic cannot be an exposure, or None: constant data (what a decoder returns
     when a header lies about bit depth, a linearisation table is short, or the data sources are
-    gone) or no pixel strictly between the black level and white."""
-    counts = np.bincount(mosaic.ravel(), minlength=1)
-    top = int(counts.argmax())
-    if counts[top] >= mosaic.size - mosaic.size // 10000:
-        return (f"the decoded data are constant ({counts[top] / mosaic.size:.4%} of pixels = {top}): "
+    gone) or no pixel strictly between the black level and white.
+
+    Exact, but without a full histogram (a 24 MP bincount costs ~0.2 s per file): a value that
+    fills all but 1/10000 of the frame is the majority of any regular sample of it, so only the
+    sample's most common value needs counting over the whole frame; and a sample pixel between
+    black and white settles the second test, which otherwise scans the frame once."""
+    flat = mosaic.ravel()
+    n = flat.size
+    sample = flat[:: max(1, n // 65536)]
+    candidate = int(np.bincount(sample).argmax())
+    share = int(np.count_nonzero(flat == candidate))
+    if share >= n - n // 10000:
+        return (f"the decoded data are constant ({share / n:.4%} of pixels = {candidate}): "
                 "a lying header (bit depth, linearisation table) or missing image data")
     lo, hi = int(math.floor(min(black))) + 1, int(math.ceil(white))
-    if hi <= lo or not counts[lo:hi].any():
+    if hi <= lo or not _any_between(sample, lo, hi) and not _any_between(flat, lo, hi):
         return (f"no decoded pixel lies between the black level {min(black):g} and white {white:g}: "
                 "the levels or the bit depth in the header do not match the data")
     return None
+
+
+def _any_between(values: np.ndarray, lo: int, hi: int) -> bool:
+    """Whether any of ``values`` lies in ``[lo, hi)``."""
+    return bool(np.count_nonzero((values >= lo) & (values < hi)))
 
 
 def _looks_like_raw(head: bytes) -> bool:
