@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
+
 import pytest
 import rawpy
 
@@ -57,3 +59,22 @@ def test_stub_small_enough_for_the_density_floor_is_refused_as_constant(tmp_path
     with pytest.raises(isp.CorruptRawError, match="decoded data are constant"):
         isp.read_raw(path)
 
+
+
+@pytest.mark.parametrize("others, constant", [(0, True), (2399, True), (2401, False), (100_000, False)])
+def test_constant_frame_rule_is_exact_without_a_histogram(others, constant):
+    """The rule: one value on all but 1/10000 of the pixels. The check counts only the majority
+    value of a sample; planted minorities right at the threshold, clustered in one block (which a
+    sample mostly misses), must still be classified exactly."""
+    from isp.raw import _decode_problem
+
+    mosaic = np.full((4000, 6000), 700, np.uint16)  # 24 M pixels: the threshold is 2400 others
+    block = mosaic[:100, :]  # a contiguous block, not spread where the sample looks
+    block.ravel()[:others] = 3000
+    problem = _decode_problem(mosaic, (64.0,) * 4, 4095.0)
+    assert (problem is not None and "constant" in problem) == constant, problem
+    levels = np.where(np.arange(mosaic.size).reshape(mosaic.shape) % 2 == 0, 64, 4095).astype(np.uint16)
+    problem = _decode_problem(levels, (64.0,) * 4, 4095.0)  # only black and white: no exposure
+    assert problem is not None and "between the black level" in problem
+    levels[1234, 777] = 65
+    assert _decode_problem(levels, (64.0,) * 4, 4095.0) is None  # one real pixel is enough
