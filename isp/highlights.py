@@ -18,6 +18,7 @@ clipped channels' colour, as before).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -97,8 +98,6 @@ def clipped_mosaic(
     numpy.ndarray or None
         float32 H x W, normalised, shaded, white-balanced, clipped at 1.
     """
-    from . import _kernels
-
     if gain_map.size == 0 and shade is None:
         # cheap test first: the largest value of each site against the value that reaches white
         reach = [
@@ -108,13 +107,266 @@ def clipped_mosaic(
         ]
         if max(reach) < 1.0:
             return None
+    out = white_balanced_mosaic(src, black, scale, gain_map, shade)
+    np.minimum(out, np.float32(1.0), out=out)
+    return out
+
+
+def white_balanced_mosaic(
+    src: np.ndarray,
+    black: np.ndarray,
+    scale: np.ndarray,
+    gain_map: np.ndarray,
+    shade: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """The normalised, lens-shaded, white-balanced mosaic, unclipped (parameters as
+    :func:`clipped_mosaic`): float32 H x W, ``max(src - black, 0) * scale (* gain_map)``, then
+    ``shade``."""
+    from . import _kernels
+
     out = np.empty(src.shape, np.float32)
     _kernels.normalize_mosaic(src, np.asarray(black, np.float32), np.asarray(scale, np.float32),
                               gain_map, out)
     if shade is not None:
         out = shade(out)
-    np.minimum(out, np.float32(1.0), out=out)
     return out
 
 
-__all__ = ["clip_highlights", "clipped_mosaic", "normalize_gains_smallest"]
+# ------------------------------------------------------------------------------------------------
+# highlights="reconstruct"
+
+#: A photosite is clipped when its normalised raw value ``(raw - black) / (white - black)``, before
+#: any gain, reaches this (the raw value reached the white level; the margin absorbs float rounding).
+CLIP_THRESHOLD = 1.0 - 1e-6
+#: Side (photosites) of the tiles over which the chroma of unclipped surroundings is averaged.
+CHROMA_BLOCK = 16
+#: Unclipped neighbourhoods give chroma when their brightest channel is at least this fraction of
+#: its clip level (2 stops below white): the colour near a highlight, not of the shadows beside it.
+CHROMA_BRIGHT_MIN = 0.25
+
+
+@dataclass(frozen=True)
+class HighlightReconstruction:
+    """What :func:`reconstruct_highlights` returns.
+
+    Attributes
+    ----------
+    mosaic : numpy.ndarray
+        float32 H x W: the normalised, shaded, white-balanced mosaic with every clipped photosite
+        rebuilt (never below its clip level); unclipped photosites bit-identical to
+        :func:`white_balanced_mosaic`.
+    all_clipped : numpy.ndarray
+        bool H x W, sensor orientation: photosites whose 3 x 3 neighbourhood holds no unclipped
+        site of any channel (only lower bounds are known there; :mod:`completion.highlights`
+        completes them).
+    counts : dict of str to int
+        Photosites rebuilt by each rule (:data:`isp._highlight_kernels.RULES`):
+        ``"two_channels"``, ``"one_channel"``, ``"all_clipped"``.
+    """
+
+    mosaic: np.ndarray
+    all_clipped: np.ndarray
+    counts: dict
+
+
+def pull_push_fill(sums: np.ndarray, weights: np.ndarray, default: Sequence[float]) -> np.ndarray:
+    """Weighted means ``sums / weights`` on a grid, holes (weight 0) filled from coarser levels
+    (pull-push: each level halves the grid, holes take the bilinear-free nearest coarse value).
+
+    Parameters
+    ----------
+    sums : numpy.ndarray
+        float64 (H, W, C) weighted sums.
+    weights : numpy.ndarray
+        float64 (H, W) weights >= 0.
+    default : sequence of C floats
+        The value where no cell at all has weight.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (H, W, C).
+    """
+    if weights.sum() <= 0:
+        return np.broadcast_to(np.asarray(default, np.float32), sums.shape).copy()
+    levels = [(sums, weights)]
+    while max(levels[-1][1].shape) > 1:
+        s, wt = levels[-1]
+        h, w = wt.shape
+        ph, pw = h + (h & 1), w + (w & 1)
+        s = np.pad(s, ((0, ph - h), (0, pw - w), (0, 0)))
+        wt = np.pad(wt, ((0, ph - h), (0, pw - w)))
+        s = s.reshape(ph // 2, 2, pw // 2, 2, -1).sum(axis=(1, 3))
+        wt = wt.reshape(ph // 2, 2, pw // 2, 2).sum(axis=(1, 3))
+        levels.append((s, wt))
+    s, wt = levels[-1]
+    mean = s / np.maximum(wt, 1e-30)[..., None]
+    for s, wt in reversed(levels[:-1]):
+        h, w = wt.shape
+        coarse = np.repeat(np.repeat(mean, 2, axis=0), 2, axis=1)[:h, :w]
+        fine = s / np.maximum(wt, 1e-30)[..., None]
+        alpha = np.minimum(wt, 1.0)[..., None]  # a cell with weight >= 1 keeps its own mean
+        mean = alpha * fine + (1 - alpha) * coarse
+    return mean.astype(np.float32)
+
+
+def clip_flags(mosaic: np.ndarray, black: np.ndarray, inv_range: np.ndarray) -> tuple[np.ndarray, int]:
+    """(flags, count): uint8 H x W, 1 where a photosite's raw value reached white
+    (``(raw - black) * inv_range >= CLIP_THRESHOLD``, per 2x2 site, before any gain)."""
+    from . import _highlight_kernels as hk
+
+    h = mosaic.shape[0]
+    flags = np.empty(mosaic.shape, np.uint8)
+    rows = np.empty(h, np.int64)
+    hk.clip_flags(mosaic, np.asarray(black, np.float64), np.asarray(inv_range, np.float64),
+                  CLIP_THRESHOLD, flags, rows)
+    return flags, int(rows.sum())
+
+
+def reconstruct_highlights(
+    norm: np.ndarray, flags: np.ndarray, site_ch: np.ndarray, gains: Sequence[float]
+) -> HighlightReconstruction:
+    """Rebuild the clipped photosites of a white-balanced mosaic from the channels that survive
+    and the chroma of nearby unclipped pixels.
+
+    1. chroma: the chromaticity ``(R, G, B) / (R + G + B)`` of every bright (within 2 stops of
+       clipping) 3 x 3 neighbourhood with no clipped site, averaged over 16 x 16 tiles (weight:
+       brightness squared), tiles without any filled from coarser ones (:func:`pull_push_fill`;
+       neutral where the frame has none), interpolated bilinearly at each site;
+    2. each clipped site of channel c becomes ``max(value, k * r_c)``, ``k`` set by the unclipped
+       means of the other channels in its 3 x 3 (both: ``"two_channels"``, one: ``"one_channel"``)
+       or, where there are none, by the least brightness at which every channel reaches its clip
+       level (``"all_clipped"``). The clipped value is the site's clip level, a lower bound, so
+       the result is never below it.
+
+    This is the ratio form of darktable's "inpaint opposed" (which works on differences of cube
+    roots with one chroma per frame); measured against it and LibRaw's modes in
+    ``benchmarks/eval_highlights.py``.
+
+    Parameters
+    ----------
+    norm : numpy.ndarray
+        float32 H x W (H, W >= 2), normalised, lens-shaded, white-balanced mosaic
+        (:func:`white_balanced_mosaic`), unclipped.
+    flags : numpy.ndarray
+        uint8 H x W from :func:`clip_flags`.
+    site_ch : numpy.ndarray
+        int64[4], channel of each 2x2 site (:func:`isp.cfa.site_channels`).
+    gains : sequence of 3 floats
+        White-balance gains applied (R, G, B), the clip levels of an unshaded site.
+
+    Returns
+    -------
+    HighlightReconstruction
+    """
+    from . import _highlight_kernels as hk
+
+    norm = np.ascontiguousarray(norm, dtype=np.float32)
+    if norm.ndim != 2 or min(norm.shape) < 2 or flags.shape != norm.shape:
+        raise ISPInputError(
+            f"highlight reconstruction needs a mosaic of at least 2 x 2 and flags of its shape; got "
+            f"{norm.shape} and {flags.shape}"
+        )
+    h, w = norm.shape
+    block = CHROMA_BLOCK
+    nby, nbx = -(-h // block), -(-w // block)
+    sums = np.zeros((nby, nbx, 3), np.float64)
+    weights = np.zeros((nby, nbx), np.float64)
+    gains = np.asarray(gains, np.float64)
+    site_ch = np.asarray(site_ch, np.int64)
+    hk.chroma_blocks(norm, flags, site_ch, gains, block, CHROMA_BRIGHT_MIN, sums, weights)
+    chroma = pull_push_fill(sums, weights, (1 / 3, 1 / 3, 1 / 3)).astype(np.float64)
+    out = np.empty_like(norm)
+    full = np.empty((h, w), np.uint8)
+    counts = np.zeros((h, len(hk.RULES)), np.int64)
+    hk.reconstruct_sites(norm, flags, site_ch, chroma, block, out, full, counts)
+    totals = counts.sum(axis=0)
+    return HighlightReconstruction(
+        mosaic=out, all_clipped=full.view(bool),
+        counts={rule: int(n) for rule, n in zip(hk.RULES, totals)},
+    )
+
+
+def reconstruct_on_mosaic(
+    mosaic: np.ndarray,
+    black: np.ndarray,
+    inv_range: np.ndarray,
+    levels: tuple,
+    shade: Callable[[np.ndarray], np.ndarray] | None,
+    site_ch: np.ndarray,
+    gains: Sequence[float],
+) -> HighlightReconstruction | None:
+    """:func:`isp.develop`'s ``highlights="reconstruct"`` step: None when no photosite of the raw
+    ``mosaic`` reached white (then the mode equals ``"keep"``), else
+    :func:`reconstruct_highlights` of the white-balanced mosaic.
+
+    Parameters
+    ----------
+    mosaic : numpy.ndarray
+        H x W raw mosaic (uint16 or float), sensor orientation.
+    black, inv_range : numpy.ndarray
+        float[4] per 2x2 site: black level and ``1 / (white - black)``, for :func:`clip_flags`.
+    levels : tuple
+        ``(src, black, scale, gain_map)`` of the mosaic the demosaic would read (see
+        :func:`clipped_mosaic`), normalised and white-balanced by :func:`white_balanced_mosaic`.
+    shade : callable or None
+        OpcodeList2 gains still to apply to the normalised mosaic.
+    site_ch, gains
+        As :func:`reconstruct_highlights`.
+    """
+    flags, n_clipped = clip_flags(mosaic, black, inv_range)
+    if n_clipped == 0 or min(mosaic.shape) < 2:
+        return None
+    norm = white_balanced_mosaic(*levels, shade)
+    return reconstruct_highlights(norm, flags, site_ch, gains)
+
+
+def highlight_outputs(
+    rec: HighlightReconstruction,
+    frame,
+    crop_mode: str,
+    gains: Sequence[float],
+    shading,
+    gain_map: np.ndarray,
+    shape: tuple[int, int],
+) -> dict:
+    """The ``ISPResult`` fields of a reconstruction: ``highlight_mask`` (bool, output geometry,
+    None when empty), ``highlight_floor`` (float32 N x 3 white-balanced camera RGB: the gains
+    times the lens-shading gains of each masked pixel: user gain map, OpcodeList2 and
+    OpcodeList3) and ``highlights_reconstructed``."""
+    from .geometry import final_geometry, mask_to_output
+    from .stages import apply_orientation
+
+    fields: dict = {"highlights_reconstructed": dict(rec.counts)}
+    if not rec.all_clipped.any():
+        return fields
+    mask = np.ascontiguousarray(mask_to_output(rec.all_clipped, frame, crop_mode), dtype=bool)
+    if mask.shape != tuple(shape):
+        raise ISPInputError(
+            f"{frame.path or 'frame'}: all-clipped mask is {mask.shape} in output geometry but the "
+            f"image is {tuple(shape)}"
+        )
+    floor = np.broadcast_to(np.asarray(gains, np.float32), (int(mask.sum()), 3)).copy()
+    h, w = rec.mosaic.shape
+    lens = None
+    if gain_map.size:
+        lens = gain_map.astype(np.float32)
+    if shading is not None and shading.mosaic_ops:
+        ones = np.ones((h, w), np.float32) if lens is None else lens.copy()
+        lens = shading.apply_to_mosaic(ones, frame.cfa, out=ones)
+    lens3 = None if lens is None else np.repeat(lens[..., None], 3, axis=2)
+    if shading is not None and shading.rgb_ops:
+        lens3 = np.ones((h, w, 3), np.float32) if lens3 is None else lens3
+        lens3 = shading.apply_to_rgb(lens3, out=lens3)
+    if lens3 is not None:
+        lens_out = final_geometry(apply_orientation(lens3, int(frame.flip)), None, frame, crop_mode)[0]
+        floor *= lens_out[mask]
+    fields["highlight_mask"] = mask
+    fields["highlight_floor"] = floor
+    return fields
+
+
+__all__ = [
+    "CLIP_THRESHOLD", "HighlightReconstruction", "clip_flags", "clip_highlights", "clipped_mosaic",
+    "highlight_outputs", "normalize_gains_smallest", "pull_push_fill", "reconstruct_highlights", "reconstruct_on_mosaic", "white_balanced_mosaic",
+]
