@@ -26,6 +26,9 @@ import numpy as np
 from .errors import CompletionError, ImageError, MaskError
 from .inpaint import METHODS, inpaint
 
+#: Where the colour of a completed highlight comes from (``complete_highlights(chroma=...)``).
+CHROMA_SOURCES = ("input", "fill")
+
 #: A camera channel of the fill is taken as at least this fraction of its floor before the fill is
 #: scaled to the floor (a fill with a channel at 0 or below would need an unbounded factor).
 MIN_CHROMA = 0.04
@@ -70,6 +73,7 @@ def complete_highlights(
     *,
     method: str = "auto",
     device: str = "auto",
+    chroma: str = "input",
 ) -> np.ndarray:
     """Complete all-clipped highlights in scene-linear light, every channel at least its clip level.
 
@@ -88,6 +92,11 @@ def complete_highlights(
         Completion method (:func:`completion.inpaint`).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    chroma : {"input", "fill"}
+        ``"input"`` (default): the fill gives the brightness only (camera-RGB sum, never below
+        the input's) and each pixel keeps the chroma ``linear`` has there (the ISP's estimate
+        from the nearby unclipped colour); ``"fill"``: the fill's own colour.
+        See :data:`CHROMA_SOURCES` for the measured difference.
 
     Returns
     -------
@@ -120,12 +129,21 @@ def complete_highlights(
         raise ImageError(f"camera_to_output must be a finite invertible 3 x 3 matrix; got {m.tolist()}")
     if method not in METHODS:
         raise CompletionError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    if chroma not in CHROMA_SOURCES:
+        raise CompletionError(f"chroma must be one of {', '.join(map(repr, CHROMA_SOURCES))}; got {chroma!r}")
     if n == 0:
         return np.array(image, np.float32)
     filled = np.array(image, np.float32) if n == hole.size else inpaint(
         np.asarray(image, np.float32), hole, space="linear", device=device, method=method)
-    filled[hole] = enforce_floor(filled[hole], bounds, m)
+    values = filled[hole]
+    if chroma == "input":
+        inv = np.linalg.inv(m).T
+        before = np.asarray(image, np.float64)[hole] @ inv
+        brightness = np.maximum(values.astype(np.float64) @ inv, 0).sum(axis=1)
+        factor = np.maximum(1.0, brightness / np.maximum(before.sum(axis=1), 1e-12))
+        values = ((before * factor[:, None]) @ m.T).astype(np.float32)
+    filled[hole] = enforce_floor(values, bounds, m)
     return filled
 
 
-__all__ = ["complete_highlights", "enforce_floor"]
+__all__ = ["CHROMA_SOURCES", "complete_highlights", "enforce_floor"]

@@ -77,9 +77,9 @@ def clip_flags(src, black, inv_range, threshold, flags, row_counts):
 
 
 @njit(cache=True, parallel=True)
-def chroma_blocks(norm, flags, site_ch, gains, block, bright_min, sums, weights):
+def chroma_blocks(norm, flags, near, site_ch, gains, block, bright_min, sums, weights):
     """Accumulate, per ``block`` x ``block`` tile, the chromaticity of the 3 x 3 neighbourhoods
-    that hold no clipped site and are bright (``max_c mean_c / gains[c] >= bright_min``: near the
+    that hold no clipped site, lie near one (``near[y, x] != 0``) and are bright (``max_c mean_c / gains[c] >= bright_min``: near the
     clip level, where a highlight's colour is best seen): ``sums[by, bx, c] += w * r_c``,
     ``weights[by, bx] += w`` with ``w = brightness ** 2``."""
     h, w = norm.shape
@@ -91,6 +91,8 @@ def chroma_blocks(norm, flags, site_ch, gains, block, bright_min, sums, weights)
         na = np.zeros(3, np.int64)
         for y in range(by * block, min(h, (by + 1) * block)):
             for x in range(w):
+                if near[y, x] == 0:
+                    continue
                 _stats3(norm, flags, site_ch, y, x, su, nu, sa, na)
                 if na[0] != nu[0] or na[1] != nu[1] or na[2] != nu[2]:
                     continue
@@ -130,7 +132,7 @@ def _chroma_at(chroma, block, y, x, r):
 
 
 @njit(cache=True, parallel=True)
-def reconstruct_sites(norm, flags, site_ch, chroma, block, out, full, counts):
+def reconstruct_sites(norm, flags, site_ch, chroma, block, neutral, equalise, out, full, counts):
     """Rebuild the clipped sites of ``norm`` into ``out`` (float32 H x W; unclipped sites copied).
 
     A clipped site of channel c, with ``r`` the chromaticity at it (:func:`_chroma_at`):
@@ -138,10 +140,14 @@ def reconstruct_sites(norm, flags, site_ch, chroma, block, out, full, counts):
     * rule 0 (``two_channels``): both other channels have unclipped sites in the 3 x 3: ``k`` =
       their unclipped means' sum over their chromaticities' sum;
     * rule 1 (``one_channel``): one other channel has: ``k = mean / r_o``;
-    * rule 2 (``all_clipped``): none has: ``k = max_o(mean_o / r_o)`` over all sites, the least
-      brightness at which every channel reaches its clip level (their means are lower bounds);
+    * rule 2 (``all_clipped``): none has; the chroma is mixed towards neutral by ``neutral``
+      (0: the surroundings', 1: white);
 
-    then ``out = max(norm, min(k * r_c, MAX_OVER_CLIP * norm))``: never below the clip level.
+    then ``k`` is raised to at least ``level_o / r_o`` for every channel o with clipped sites
+    (``level_o``: their mean, a lower bound), the least brightness at which each reaches its clip
+    level with this chroma (without it a channel rebuilt below its level stays at the level while
+    another rises: a hue shift), and ``out = max(norm, min(k * r_c, MAX_OVER_CLIP * norm))``:
+    never below the clip level.
     ``full[y, x] = 1`` where no channel has an unclipped site in the 3 x 3 (the pixel holds no
     measurement, only lower bounds); ``counts[y, rule]`` = sites of row y rebuilt by each rule.
     """
@@ -168,17 +174,22 @@ def reconstruct_sites(norm, flags, site_ch, chroma, block, out, full, counts):
             if nu[o1] > 0 and nu[o2] > 0:
                 k = (su[o1] / nu[o1] + su[o2] / nu[o2]) / (r[o1] + r[o2])
                 rule = 0
-            elif nu[o1] > 0:
-                k = su[o1] / nu[o1] / r[o1]
-                rule = 1
-            elif nu[o2] > 0:
-                k = su[o2] / nu[o2] / r[o2]
+            elif nu[o1] > 0 or nu[o2] > 0:
+                o, q = (o1, o2) if nu[o1] > 0 else (o2, o1)  # o survives, q clipped with c
+                pair = 0.5 * (r[c] + r[q])  # the two clipped channels drawn towards each other
+                r[c] = (1 - equalise) * r[c] + equalise * pair
+                r[q] = (1 - equalise) * r[q] + equalise * pair
+                k = su[o] / nu[o] / r[o]
                 rule = 1
             else:
                 k = 0.0
-                for o in range(3):
-                    k = max(k, sa[o] / na[o] / r[o])
                 rule = 2
+                for o in range(3):
+                    r[o] = (1 - neutral) * r[o] + neutral / 3
+            # at least bright enough that every channel with clipped sites reaches its clip level
+            for o in range(3):
+                if na[o] > nu[o]:
+                    k = max(k, (sa[o] - su[o]) / (na[o] - nu[o]) / r[o])
             est = min(k * r[c], MAX_OVER_CLIP * v)
             if est > v:
                 out[y, x] = np.float32(est)

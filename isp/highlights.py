@@ -1,4 +1,4 @@
-"""Highlights: LibRaw's white-balance normalisation and clipping at white.
+"""Highlights: LibRaw's white-balance normalisation, clipping at white, and reconstruction.
 
 A sensor site that saturated holds ``white`` whatever the scene was; after white balance the
 three channels of a blown area sit at their own gains (R = 2, G = 1, B = 1.5 for a daylight
@@ -13,6 +13,14 @@ Canon), and a colour matrix turns that into a saturated magenta. LibRaw (``scale
 ``ISPConfig(highlights="clip")`` (the default) does both; ``"keep"`` does step 1 only and leaves
 values above white in ``ISPResult.linear`` for scene-linear work (its display output shows the
 clipped channels' colour, as before).
+
+``"reconstruct"`` treats a clipped photosite as what it is, a hole with a lower bound: photosites
+whose raw value reached white (per channel, before any gain) are rebuilt on the white-balanced,
+lens-shaded mosaic from the channels that survive around them and the chroma of the unclipped
+pixels at the clip border (:func:`reconstruct_highlights`, kernels in
+:mod:`isp._highlight_kernels`), never below their clip level, and demosaiced unclipped. Pixels with
+no channel left are reported (``ISPResult.highlight_mask``, ``highlight_floor``) for
+:mod:`completion.highlights`, which the pipeline runs on them.
 """
 
 from __future__ import annotations
@@ -138,11 +146,25 @@ def white_balanced_mosaic(
 #: A photosite is clipped when its normalised raw value ``(raw - black) / (white - black)``, before
 #: any gain, reaches this (the raw value reached the white level; the margin absorbs float rounding).
 CLIP_THRESHOLD = 1.0 - 1e-6
-#: Side (photosites) of the tiles over which the chroma of unclipped surroundings is averaged.
+# The constants below were chosen on 8 Kodak images (benchmarks/eval_highlights.py, clipped-region
+# means; LibRaw highlight_mode 5 in the same run: dlogY 0.417, dab 10.52): "dab" figures are with
+# the others at their final values.
+#: Side (photosites) of the tiles over which the chroma of unclipped surroundings is averaged
+#: (8 / 16 / 32: dab 10.35 / 10.30 / 10.34; a Gaussian over the tiles, sigma 1.5 / 3: 10.53 / 10.77).
 CHROMA_BLOCK = 16
 #: Unclipped neighbourhoods give chroma when their brightest channel is at least this fraction of
-#: its clip level (2 stops below white): the colour near a highlight, not of the shadows beside it.
-CHROMA_BRIGHT_MIN = 0.25
+#: its clip level (0 / 0.1 / 0.25 / 0.5: dab 10.30 / 10.30 / 10.63 / 11.73).
+CHROMA_BRIGHT_MIN = 0.1
+#: Chroma is taken from unclipped neighbourhoods at most this many photosites (Chebyshev) from a
+#: clipped one: 2 is the ring right at the clip border (2 / 3 / 6 / 12: dab 10.30 / 10.38 / 10.49 /
+#: 10.85 before the pair rule below; no chroma at all, neutral: 11.48).
+CHROMA_RING = 2
+#: Where two channels clipped, their chromaticities drawn this far towards their mean (0 / 0.5 / 1:
+#: dab 10.30 / 10.23 / 10.44).
+CLIPPED_PAIR_EQUALISE = 0.5
+#: Where every channel clipped, the chroma of the surroundings mixed this far towards neutral
+#: (all-clipped dab, ring 6: 0 / 0.5: 20.7 / 19.4; ring 2: 0.5 / 0.75: 18.1 / 18.7).
+ALL_CLIPPED_NEUTRAL = 0.5
 
 
 @dataclass(frozen=True)
@@ -229,15 +251,17 @@ def reconstruct_highlights(
     """Rebuild the clipped photosites of a white-balanced mosaic from the channels that survive
     and the chroma of nearby unclipped pixels.
 
-    1. chroma: the chromaticity ``(R, G, B) / (R + G + B)`` of every bright (within 2 stops of
-       clipping) 3 x 3 neighbourhood with no clipped site, averaged over 16 x 16 tiles (weight:
-       brightness squared), tiles without any filled from coarser ones (:func:`pull_push_fill`;
-       neutral where the frame has none), interpolated bilinearly at each site;
+    1. chroma: the chromaticity ``(R, G, B) / (R + G + B)`` of every 3 x 3 neighbourhood with no
+       clipped site that lies in the ring right at a clip border (:data:`CHROMA_RING`) and is not
+       dark (:data:`CHROMA_BRIGHT_MIN`), averaged over 16 x 16 tiles (weight: brightness
+       squared), tiles without any filled from coarser ones (:func:`pull_push_fill`; neutral
+       where the frame has none), interpolated bilinearly at each site;
     2. each clipped site of channel c becomes ``max(value, k * r_c)``, ``k`` set by the unclipped
-       means of the other channels in its 3 x 3 (both: ``"two_channels"``, one: ``"one_channel"``)
-       or, where there are none, by the least brightness at which every channel reaches its clip
-       level (``"all_clipped"``). The clipped value is the site's clip level, a lower bound, so
-       the result is never below it.
+       means of the other channels in its 3 x 3 (both: ``"two_channels"``; one:
+       ``"one_channel"``, the two clipped channels' chroma drawn halfway together); where none
+       survives (``"all_clipped"``, chroma half-way to neutral) by the clip levels alone; and in
+       every case at least the brightness at which each clipped channel reaches its clip level.
+       The clipped value is the site's clip level, a lower bound, so the result is never below it.
 
     This is the ratio form of darktable's "inpaint opposed" (which works on differences of cube
     roots with one chroma per frame); measured against it and LibRaw's modes in
@@ -274,12 +298,17 @@ def reconstruct_highlights(
     weights = np.zeros((nby, nbx), np.float64)
     gains = np.asarray(gains, np.float64)
     site_ch = np.asarray(site_ch, np.int64)
-    hk.chroma_blocks(norm, flags, site_ch, gains, block, CHROMA_BRIGHT_MIN, sums, weights)
+    near = flags
+    if CHROMA_RING > 0:
+        from scipy.ndimage import maximum_filter1d
+
+        near = maximum_filter1d(maximum_filter1d(flags, 2 * CHROMA_RING + 1, axis=0), 2 * CHROMA_RING + 1, axis=1)
+    hk.chroma_blocks(norm, flags, near, site_ch, gains, block, CHROMA_BRIGHT_MIN, sums, weights)
     chroma = pull_push_fill(sums, weights, (1 / 3, 1 / 3, 1 / 3)).astype(np.float64)
     out = np.empty_like(norm)
     full = np.empty((h, w), np.uint8)
     counts = np.zeros((h, len(hk.RULES)), np.int64)
-    hk.reconstruct_sites(norm, flags, site_ch, chroma, block, out, full, counts)
+    hk.reconstruct_sites(norm, flags, site_ch, chroma, block, ALL_CLIPPED_NEUTRAL, CLIPPED_PAIR_EQUALISE, out, full, counts)
     totals = counts.sum(axis=0)
     return HighlightReconstruction(
         mosaic=out, all_clipped=full.view(bool),

@@ -322,6 +322,7 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
             size=list(result.image.shape[:2]),
             opcodes_applied=list(getattr(result.isp, "opcodes_applied", ()) or ()),
             wb_gains=[float(g) for g in result.isp.wb_gains] if getattr(result.isp, "wb_gains", None) else None,
+            highlights_reconstructed=dict(getattr(result, "highlights_reconstructed", {}) or {}),  # issue 15
         )
         rec["mask"] = {
             "file": task.mask_path,
