@@ -60,15 +60,14 @@ def _stats3(norm, flags, site_ch, y, x, su, nu, sa, na):
 
 
 @njit(cache=True, parallel=True)
-def clip_flags(src, black, inv_range, threshold, flags, row_counts):
-    """flags[y, x] = 1 where ``(src - black[site]) * inv_range[site] >= threshold`` (the raw value
-    reached white, judged before any gain); row_counts[y] = clipped sites of row y."""
+def clip_flags(src, threshold, flags, row_counts):
+    """flags[y, x] = 1 where ``src[y, x] >= threshold[site]`` (raw units, float64[4]);
+    row_counts[y] = clipped sites of row y."""
     h, w = src.shape
     for y in prange(h):
         n = 0
         for x in range(w):
-            site = ((y & 1) << 1) | (x & 1)
-            if (np.float64(src[y, x]) - black[site]) * inv_range[site] >= threshold:
+            if np.float64(src[y, x]) >= threshold[((y & 1) << 1) | (x & 1)]:
                 flags[y, x] = 1
                 n += 1
             else:
@@ -77,11 +76,35 @@ def clip_flags(src, black, inv_range, threshold, flags, row_counts):
 
 
 @njit(cache=True, parallel=True)
+def near_clip(flags, ring, across, near):
+    """near[y, x] = 1 where a clipped site lies within ``ring`` photosites (Chebyshev) of (y, x):
+    a sliding count along each row into ``across`` (uint8 H x W scratch), then along columns."""
+    h, w = flags.shape
+    for y in prange(h):
+        count = 0
+        for x in range(min(ring, w)):
+            count += flags[y, x]
+        for x in range(w):
+            if x + ring < w:
+                count += flags[y, x + ring]
+            if x - ring - 1 >= 0:
+                count -= flags[y, x - ring - 1]
+            across[y, x] = 1 if count > 0 else 0
+    for y in prange(h):
+        y0 = max(0, y - ring)
+        y1 = min(h, y + ring + 1)
+        for x in range(w):
+            v = 0
+            for yy in range(y0, y1):
+                v |= across[yy, x]
+            near[y, x] = v
+
+
+@njit(cache=True, parallel=True)
 def chroma_blocks(norm, flags, near, site_ch, gains, block, bright_min, sums, weights):
     """Accumulate, per ``block`` x ``block`` tile, the chromaticity of the 3 x 3 neighbourhoods
-    that hold no clipped site, lie near one (``near[y, x] != 0``) and are bright (``max_c mean_c / gains[c] >= bright_min``: near the
-    clip level, where a highlight's colour is best seen): ``sums[by, bx, c] += w * r_c``,
-    ``weights[by, bx] += w`` with ``w = brightness ** 2``."""
+    that hold no clipped site, lie near one (``near[y, x]``, :func:`near_clip`) and are bright (``max_c mean_c / gains[c] >= bright_min``):
+    ``sums[by, bx, c] += w * r_c``, ``weights[by, bx] += w`` with ``w = brightness ** 2``."""
     h, w = norm.shape
     nby, nbx = weights.shape
     for by in prange(nby):
@@ -89,26 +112,26 @@ def chroma_blocks(norm, flags, near, site_ch, gains, block, bright_min, sums, we
         nu = np.zeros(3, np.int64)
         sa = np.zeros(3, np.float64)
         na = np.zeros(3, np.int64)
-        for y in range(by * block, min(h, (by + 1) * block)):
-            for x in range(w):
-                if near[y, x] == 0:
-                    continue
-                _stats3(norm, flags, site_ch, y, x, su, nu, sa, na)
-                if na[0] != nu[0] or na[1] != nu[1] or na[2] != nu[2]:
-                    continue
-                m0 = su[0] / nu[0]
-                m1 = su[1] / nu[1]
-                m2 = su[2] / nu[2]
-                bright = max(m0 / gains[0], m1 / gains[1], m2 / gains[2])
-                total = m0 + m1 + m2
-                if bright < bright_min or total <= 0:
-                    continue
-                wt = bright * bright
-                bx = x // block
-                sums[by, bx, 0] += wt * m0 / total
-                sums[by, bx, 1] += wt * m1 / total
-                sums[by, bx, 2] += wt * m2 / total
-                weights[by, bx] += wt
+        for bx in range(nbx):
+            for y in range(by * block, min(h, (by + 1) * block)):
+                for x in range(bx * block, min(w, (bx + 1) * block)):
+                    if flags[y, x] or near[y, x] == 0:
+                        continue
+                    _stats3(norm, flags, site_ch, y, x, su, nu, sa, na)
+                    if na[0] != nu[0] or na[1] != nu[1] or na[2] != nu[2]:
+                        continue
+                    m0 = su[0] / nu[0]
+                    m1 = su[1] / nu[1]
+                    m2 = su[2] / nu[2]
+                    bright = max(m0 / gains[0], m1 / gains[1], m2 / gains[2])
+                    total = m0 + m1 + m2
+                    if bright < bright_min or total <= 0:
+                        continue
+                    wt = bright * bright
+                    sums[by, bx, 0] += wt * m0 / total
+                    sums[by, bx, 1] += wt * m1 / total
+                    sums[by, bx, 2] += wt * m2 / total
+                    weights[by, bx] += wt
 
 
 @njit(cache=True, inline="always")

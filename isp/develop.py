@@ -402,7 +402,7 @@ def develop(
     if cfg.highlights == "reconstruct":  # rebuild photosites that reached white (isp.highlights)
         from .highlights import reconstruct_on_mosaic
 
-        highlight = reconstruct_on_mosaic(mosaic, black32, inv_range, (src, src_black, scale, src_map),
+        highlight = reconstruct_on_mosaic(mosaic, black, float(frame.white_level), (src, src_black, scale, src_map),
                                           shade, site_ch, gains)
         if highlight is not None:
             src, src_black, scale, src_map = highlight.mosaic, np.zeros(4, np.float32), np.ones(4, np.float32), _EMPTY_MAP

@@ -143,9 +143,20 @@ def white_balanced_mosaic(
 # ------------------------------------------------------------------------------------------------
 # highlights="reconstruct"
 
-#: A photosite is clipped when its normalised raw value ``(raw - black) / (white - black)``, before
-#: any gain, reaches this (the raw value reached the white level; the margin absorbs float rounding).
+#: A photosite is clipped when its raw value, before any gain, reaches this fraction of the white
+#: level above black (the margin absorbs float rounding), or the saturation below it (next four).
 CLIP_THRESHOLD = 1.0 - 1e-6
+#: Saturation below the white level is looked for above this fraction of the range (LibRaw's
+#: ``adjust_maximum_thr`` default).
+SATURATION_SEARCH = 0.75
+#: Sites exactly at a site position's largest value that make it an (exact) saturation.
+PILEUP_SITES = 16
+#: A noisy saturation: this fraction of the sites within SOFT_CLIP_MARGIN of the largest value...
+SOFT_PILEUP_FRACTION = 0.005
+#: ... and then sites above this fraction of it (above black) are clipped, for an exact pile-up
+#: too (darktable's clip factors are 0.987-0.995; the D30's and the Pocket 4K's saturated sites
+#: spread over about 2 %).
+SOFT_CLIP_MARGIN = 0.98
 # The constants below were chosen on 8 Kodak images (benchmarks/eval_highlights.py, clipped-region
 # means; LibRaw highlight_mode 5 in the same run: dlogY 0.417, dab 10.52): "dab" figures are with
 # the others at their final values.
@@ -159,6 +170,9 @@ CHROMA_BRIGHT_MIN = 0.1
 #: clipped one: 2 is the ring right at the clip border (2 / 3 / 6 / 12: dab 10.30 / 10.38 / 10.49 /
 #: 10.85 before the pair rule below; no chroma at all, neutral: 11.48).
 CHROMA_RING = 2
+#: Weight of a neutral chromaticity added to every tile that has samples (a sample weighs its
+#: brightness squared, 1 at the clip level): 0 / 0.25 / 1 / 4: dab 10.23 / 10.27 / 10.36 / 10.59.
+CHROMA_PRIOR = 0.0
 #: Where two channels clipped, their chromaticities drawn this far towards their mean (0 / 0.5 / 1:
 #: dab 10.30 / 10.23 / 10.44).
 CLIPPED_PAIR_EQUALISE = 0.5
@@ -232,16 +246,52 @@ def pull_push_fill(sums: np.ndarray, weights: np.ndarray, default: Sequence[floa
     return mean.astype(np.float32)
 
 
-def clip_flags(mosaic: np.ndarray, black: np.ndarray, inv_range: np.ndarray) -> tuple[np.ndarray, int]:
-    """(flags, count): uint8 H x W, 1 where a photosite's raw value reached white
-    (``(raw - black) * inv_range >= CLIP_THRESHOLD``, per 2x2 site, before any gain)."""
+def saturation_thresholds(mosaic: np.ndarray, black: np.ndarray, white: float) -> np.ndarray:
+    """Raw value from which each 2x2 site counts as clipped: float64[4].
+
+    The white level where some site of that position reached it. Many sensors saturate below the
+    declared white level (the Canon EOS D30 near 3860 of 4095, noisily; the Blackmagic Pocket 4K
+    at 65472 of 65535): where a site's largest value is above :data:`SATURATION_SEARCH` of the
+    range (LibRaw's ``adjust_maximum_thr``) and the values pile up there (at least
+    :data:`PILEUP_SITES` sites exactly at it, or :data:`SOFT_PILEUP_FRACTION` of the sites within
+    :data:`SOFT_CLIP_MARGIN` of it), that largest value is the saturation, and the threshold is
+    :data:`SOFT_CLIP_MARGIN` of it above black: such sensors saturate fuzzily (the Pocket 4K's
+    green sites from 64768 to 65472; treated as unclipped, they read as a green deficit, magenta
+    speckles in the highlight). Otherwise nothing of that site clipped: the threshold is above
+    every value.
+    """
+    thresholds = np.empty(4, np.float64)
+    for dy in range(2):
+        for dx in range(2):
+            i = 2 * dy + dx
+            sub = mosaic[dy::2, dx::2]
+            if sub.size == 0:
+                thresholds[i] = np.inf
+                continue
+            top = float(sub.max())
+            b = float(black[i])
+            if top >= white * CLIP_THRESHOLD:
+                thresholds[i] = b + (white - b) * CLIP_THRESHOLD
+                continue
+            thresholds[i] = np.inf
+            if top - b <= SATURATION_SEARCH * (white - b):
+                continue
+            soft = b + SOFT_CLIP_MARGIN * (top - b)
+            if (int(np.count_nonzero(sub == top)) >= PILEUP_SITES
+                    or np.count_nonzero(sub >= soft) >= SOFT_PILEUP_FRACTION * sub.size):
+                thresholds[i] = soft
+    return thresholds
+
+
+def clip_flags(mosaic: np.ndarray, black: np.ndarray, white: float) -> tuple[np.ndarray, int]:
+    """(flags, count): uint8 H x W, 1 where a photosite is clipped: its raw value reached the
+    white level, or the sensor's saturation below it (:func:`saturation_thresholds`)."""
     from . import _highlight_kernels as hk
 
     h = mosaic.shape[0]
     flags = np.empty(mosaic.shape, np.uint8)
     rows = np.empty(h, np.int64)
-    hk.clip_flags(mosaic, np.asarray(black, np.float64), np.asarray(inv_range, np.float64),
-                  CLIP_THRESHOLD, flags, rows)
+    hk.clip_flags(mosaic, saturation_thresholds(mosaic, np.asarray(black, np.float64), float(white)), flags, rows)
     return flags, int(rows.sum())
 
 
@@ -298,12 +348,12 @@ def reconstruct_highlights(
     weights = np.zeros((nby, nbx), np.float64)
     gains = np.asarray(gains, np.float64)
     site_ch = np.asarray(site_ch, np.int64)
-    near = flags
-    if CHROMA_RING > 0:
-        from scipy.ndimage import maximum_filter1d
-
-        near = maximum_filter1d(maximum_filter1d(flags, 2 * CHROMA_RING + 1, axis=0), 2 * CHROMA_RING + 1, axis=1)
+    near = np.empty((h, w), np.uint8)
+    hk.near_clip(flags, CHROMA_RING, np.empty((h, w), np.uint8), near)
     hk.chroma_blocks(norm, flags, near, site_ch, gains, block, CHROMA_BRIGHT_MIN, sums, weights)
+    sampled = weights > 0  # a neutral prior in each sampled tile: a few dark samples say little
+    sums[sampled] += CHROMA_PRIOR / 3
+    weights[sampled] += CHROMA_PRIOR
     chroma = pull_push_fill(sums, weights, (1 / 3, 1 / 3, 1 / 3)).astype(np.float64)
     out = np.empty_like(norm)
     full = np.empty((h, w), np.uint8)
@@ -319,7 +369,7 @@ def reconstruct_highlights(
 def reconstruct_on_mosaic(
     mosaic: np.ndarray,
     black: np.ndarray,
-    inv_range: np.ndarray,
+    white: float,
     levels: tuple,
     shade: Callable[[np.ndarray], np.ndarray] | None,
     site_ch: np.ndarray,
@@ -333,8 +383,10 @@ def reconstruct_on_mosaic(
     ----------
     mosaic : numpy.ndarray
         H x W raw mosaic (uint16 or float), sensor orientation.
-    black, inv_range : numpy.ndarray
-        float[4] per 2x2 site: black level and ``1 / (white - black)``, for :func:`clip_flags`.
+    black : numpy.ndarray
+        float[4] black level per 2x2 site, for :func:`clip_flags`.
+    white : float
+        The frame's white level.
     levels : tuple
         ``(src, black, scale, gain_map)`` of the mosaic the demosaic would read (see
         :func:`clipped_mosaic`), normalised and white-balanced by :func:`white_balanced_mosaic`.
@@ -343,7 +395,7 @@ def reconstruct_on_mosaic(
     site_ch, gains
         As :func:`reconstruct_highlights`.
     """
-    flags, n_clipped = clip_flags(mosaic, black, inv_range)
+    flags, n_clipped = clip_flags(mosaic, black, white)
     if n_clipped == 0 or min(mosaic.shape) < 2:
         return None
     norm = white_balanced_mosaic(*levels, shade)
@@ -397,5 +449,6 @@ def highlight_outputs(
 
 __all__ = [
     "CLIP_THRESHOLD", "HighlightReconstruction", "clip_flags", "clip_highlights", "clipped_mosaic",
-    "highlight_outputs", "normalize_gains_smallest", "pull_push_fill", "reconstruct_highlights", "reconstruct_on_mosaic", "white_balanced_mosaic",
+    "highlight_outputs", "normalize_gains_smallest", "pull_push_fill", "reconstruct_highlights",
+    "reconstruct_on_mosaic", "saturation_thresholds", "white_balanced_mosaic",
 ]

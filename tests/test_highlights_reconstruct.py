@@ -50,7 +50,7 @@ def _mosaic_parts(frame):
     inv = np.full(4, 1 / (WHITE - BLACK))
     scale = (inv * np.asarray(GAINS)[site_ch]).astype(np.float32)
     norm = white_balanced_mosaic(frame.mosaic, black, scale, np.zeros((0, 0), np.float32))
-    flags, n = clip_flags(frame.mosaic, black, inv)
+    flags, n = clip_flags(frame.mosaic, black, WHITE)
     return norm, flags, n, site_ch
 
 
@@ -104,7 +104,7 @@ def test_develop_reconstruct_is_truer_than_clip_and_keep(cfa):
 
 
 def test_no_clipping_is_bit_identical_to_clip():
-    frame = _frame(peak=0.9)  # brightest white-balanced value below 1: nothing reaches white
+    frame = _frame(peak=0.7)  # brightest white-balanced value below 1 and raw below 3/4 of white
     clip = isp.develop(frame, highlights="clip", display_codes="uint8")
     rec = isp.develop(frame, highlights="reconstruct", display_codes="uint8")
     assert np.array_equal(clip.linear, rec.linear) and np.array_equal(clip.codes, rec.codes)
