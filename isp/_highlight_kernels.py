@@ -37,6 +37,12 @@ def _mirror(i, n):
 
 
 @njit(cache=True)
+def _stats_scratch():
+    """Per-thread scratch of :func:`_stats3`: (su, nu, sa, na)."""
+    return np.zeros(3, np.float64), np.zeros(3, np.int64), np.zeros(3, np.float64), np.zeros(3, np.int64)
+
+
+@njit(cache=True)
 def _stats3(norm, flags, site_ch, y, x, su, nu, sa, na):
     """Per channel over the 3 x 3 neighbourhood of (y, x): sum / count of the unclipped sites
     (``su``, ``nu``) and of all sites (``sa``, ``na``)."""
@@ -103,15 +109,12 @@ def near_clip(flags, ring, across, near):
 @njit(cache=True, parallel=True)
 def chroma_blocks(norm, flags, near, site_ch, gains, block, bright_min, sums, weights):
     """Accumulate, per ``block`` x ``block`` tile, the chromaticity of the 3 x 3 neighbourhoods
-    that hold no clipped site, lie near one (``near[y, x]``, :func:`near_clip`) and are bright (``max_c mean_c / gains[c] >= bright_min``):
-    ``sums[by, bx, c] += w * r_c``, ``weights[by, bx] += w`` with ``w = brightness ** 2``."""
+    that hold no clipped site, lie near one (``near[y, x]``, :func:`near_clip`) and are bright
+    (``max_c mean_c / gains[c] >= bright_min``): ``sums[by, bx, c] += w * r_c``, ``weights[by, bx] += w`` with ``w = brightness ** 2``."""
     h, w = norm.shape
     nby, nbx = weights.shape
     for by in prange(nby):
-        su = np.zeros(3, np.float64)
-        nu = np.zeros(3, np.int64)
-        sa = np.zeros(3, np.float64)
-        na = np.zeros(3, np.int64)
+        su, nu, sa, na = _stats_scratch()
         for bx in range(nbx):
             for y in range(by * block, min(h, (by + 1) * block)):
                 for x in range(bx * block, min(w, (bx + 1) * block)):
@@ -162,7 +165,9 @@ def reconstruct_sites(norm, flags, site_ch, chroma, block, neutral, equalise, ou
 
     * rule 0 (``two_channels``): both other channels have unclipped sites in the 3 x 3: ``k`` =
       their unclipped means' sum over their chromaticities' sum;
-    * rule 1 (``one_channel``): one other channel has: ``k = mean / r_o``;
+    * rule 1 (``one_channel``): one other channel o has: ``k = mean_o / r_o``, the chromaticities
+      of the two clipped channels first drawn ``equalise`` of the way to their mean (their ratio
+      is the least known);
     * rule 2 (``all_clipped``): none has; the chroma is mixed towards neutral by ``neutral``
       (0: the surroundings', 1: white);
 
@@ -176,10 +181,7 @@ def reconstruct_sites(norm, flags, site_ch, chroma, block, neutral, equalise, ou
     """
     h, w = norm.shape
     for y in prange(h):
-        su = np.zeros(3, np.float64)
-        nu = np.zeros(3, np.int64)
-        sa = np.zeros(3, np.float64)
-        na = np.zeros(3, np.int64)
+        su, nu, sa, na = _stats_scratch()
         r = np.zeros(3, np.float64)
         for x in range(w):
             v = norm[y, x]

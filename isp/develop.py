@@ -89,7 +89,8 @@ class ISPResult:
         maps to, i.e. the white-balance gain times any lens-shading gain, per channel.
     highlights_reconstructed : dict of str to int
         Photosites rebuilt per rule (``"two_channels"``, ``"one_channel"``, ``"all_clipped"``,
-        see :func:`isp.highlights.reconstruct_highlights`); empty unless ``highlights="reconstruct"``.
+        see :func:`isp.highlights.reconstruct_highlights`); empty unless ``highlights="reconstruct"``
+        found clipped photosites.
     """
 
     linear: np.ndarray

@@ -207,7 +207,8 @@ class HighlightReconstruction:
 
 def pull_push_fill(sums: np.ndarray, weights: np.ndarray, default: Sequence[float]) -> np.ndarray:
     """Weighted means ``sums / weights`` on a grid, holes (weight 0) filled from coarser levels
-    (pull-push: each level halves the grid, holes take the bilinear-free nearest coarse value).
+    (pull-push: each level sums 2 x 2 cells; going back down, a cell of weight w < 1 takes
+    ``1 - w`` of its coarse parent's mean).
 
     Parameters
     ----------
