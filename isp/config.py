@@ -154,7 +154,8 @@ class ISPConfig:
         ``"reconstruct"``: photosites whose raw value reached white are rebuilt from the
         channels that survive and the chroma of nearby unclipped pixels, never below their clip
         level, unclipped in ``.linear``; pixels with no channel left are listed in
-        ``ISPResult.highlight_mask`` (with their lower bounds) for :mod:`completion.highlights`.
+        ``ISPResult.highlight_mask`` (with their lower bounds) for :mod:`completion.highlights`
+        (a linear RAW, which has no mosaic, is developed as with ``"keep"``).
         See :mod:`isp.highlights`.
     crop : {"default", "full"}
         ``"default"``: apply the file's DefaultCrop (DNG DefaultCropOrigin/Size, LibRaw
