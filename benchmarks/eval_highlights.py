@@ -21,7 +21,8 @@ modes 1-9 scale data differently; ours comes out at 1.000), then measured over t
 * ``dab``: mean CIELAB a*b* distance after normalising both pixels to Y = 0.18 (chroma and hue,
   not brightness; ``skimage.color.rgb2lab`` of the sRGB encoding);
 * ``coloured``: fraction of clipped-region pixels with ``dab > 10`` (visibly off-colour);
-* the same two over the all-clipped pixels only (``ISPResult.highlight_mask``), ``dlogY_all``.
+* the same two over the all-clipped pixels only (``ISPResult.highlight_mask``), ``dlogY_all``,
+  ``dab_all``; ``dab_border``: a*b* error within 2 px of the clip border (coloured fringes).
 
 Crops (``--crops``, default ``benchmarks/``): ``highlights_crops.png``: for the first 6 images one 128 px crop
 around its largest clipped area: truth | clip | reconstruct | reconstruct+completion | LibRaw 2
@@ -127,7 +128,7 @@ def measure(out: np.ndarray, truth: np.ndarray, region: np.ndarray, far: np.ndar
     scale = float(np.median(y_true[far] / np.maximum(y_out[far], 1e-9)))
     out = out * scale
     res = {"scale": scale}
-    for name, sel in (("", region[0]), ("_all", region[1])):
+    for name, sel in (("", region[0]), ("_all", region[1]), ("_border", region[2])):
         if not sel.any():
             res["dlogY" + name], res["dab" + name] = float("nan"), float("nan")
             if not name:
@@ -273,10 +274,11 @@ def main(argv: list[str] | None = None) -> int:
             region = dilate3(flags)
             all_mask = rec.highlight_mask if rec.highlight_mask is not None else np.zeros_like(region)
             far = ~dilate3(dilate3(region)) & (truth @ LUMA > 1e-3)
+            border = region & dilate3(dilate3(~region))  # within 2 px of the clip border: fringes
             print(f"{f.name} {cfa}: {flags.mean() * 100:.1f} % clipped, all-clipped {all_mask.mean() * 100:.1f} % of pixels, "
                   f"peak {np.log2(truth.max()):.1f} stops over white, counts {rec.highlights_reconstructed}")
             for name, out in outs.items():
-                per_method.setdefault(name, []).append(measure(out, truth, (region, all_mask & region), far))
+                per_method.setdefault(name, []).append(measure(out, truth, (region, all_mask & region, border), far))
             if i >= args.crop_images:
                 continue
             cy, cx = crop_box(region)
@@ -288,13 +290,14 @@ def main(argv: list[str] | None = None) -> int:
                                         for e in (1.0, 0.25)], axis=0))
     print(f"\n{len(files)} Kodak images, LibRaw {'.'.join(map(str, __import__('rawpy').libraw_version))}; "
           "means over images (clipped region; _all: all-clipped pixels only)")
-    print(f"{'method':24s} {'dlogY':>7s} {'dab':>7s} {'coloured':>9s} {'dlogY_all':>10s} {'dab_all':>8s} {'scale':>6s}")
+    print(f"{'method':24s} {'dlogY':>7s} {'dab':>7s} {'coloured':>9s} {'dlogY_all':>10s} {'dab_all':>8s} "
+          f"{'dab_border':>10s} {'scale':>6s}")
     ref = {}
     for name, vals in per_method.items():
         mean = {k: float(np.nanmean([v[k] for v in vals])) for k in vals[0]}
         ref[name] = mean
         print(f"{name:24s} {mean['dlogY']:7.3f} {mean['dab']:7.2f} {mean['coloured'] * 100:8.1f}% "
-              f"{mean['dlogY_all']:10.3f} {mean['dab_all']:8.2f} {mean['scale']:6.3f}")
+              f"{mean['dlogY_all']:10.3f} {mean['dab_all']:8.2f} {mean['dab_border']:10.2f} {mean['scale']:6.3f}")
     best_libraw = min((ref[f"libraw_{m}"]["dlogY"], m) for m in LIBRAW_MODES)
     best_ab = min((ref[f"libraw_{m}"]["dab"], m) for m in LIBRAW_MODES)
     r = ref["reconstruct+completion"]
