@@ -171,6 +171,12 @@ class Result:
     defects_found: int = 0
     completion_groups: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
+    @property
+    def highlights_reconstructed(self) -> Mapping[str, int]:
+        """Photosites rebuilt per rule by ``highlights="reconstruct"`` (``ISPResult.highlights_reconstructed``;
+        the ``"all_clipped"`` ones completed by :mod:`completion.highlights`); empty otherwise."""
+        return self.isp.highlights_reconstructed
+
     def save(
         self,
         path: str | os.PathLike[str],
@@ -487,8 +493,12 @@ class Pipeline:
 
         t = time.perf_counter()
         developed = isp.develop(frame, config=self.isp_config)
-        image = developed.display if self.output == "display" else developed.linear
         timings["develop"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if developed.highlight_mask is not None and self.completion is not None:  # highlights="reconstruct"
+            developed = _complete_highlights(developed, self.completion)
+        t_highlights = time.perf_counter() - t
+        image = developed.display if self.output == "display" else developed.linear
 
         t = time.perf_counter()
         holes = self._validate_mask(mask, image.shape[:2], frame)
@@ -516,7 +526,7 @@ class Pipeline:
         groups: dict[str, int] = {}
         if holes is not None and holes.any():
             image, method_used, groups = self._complete(image, holes)
-        timings["complete"] = time.perf_counter() - t
+        timings["complete"] = time.perf_counter() - t + t_highlights
         timings["total"] = time.perf_counter() - t_start
         linear = image if self.output == "linear" else developed.linear
         return Result(
@@ -564,6 +574,26 @@ class Pipeline:
                 method = "biharmonic"
         out = completion.inpaint(image, holes, space=self.output, device=cfg.device, method=method)
         return out, method, {method: _count_groups(holes)}
+
+
+def _complete_highlights(developed: Any, cfg: CompletionConfig) -> Any:
+    """``developed`` with its all-clipped highlights completed in linear light under their lower
+    bound (:func:`completion.highlights.complete_highlights`); display codes recomputed on use."""
+    global _GAN_UNAVAILABLE
+    import completion
+    from completion.highlights import complete_highlights
+
+    args = (developed.linear, developed.highlight_mask, developed.highlight_floor, developed.camera_to_output)
+    method = "biharmonic" if cfg.method == "auto" and _GAN_UNAVAILABLE is not None else cfg.method
+    try:
+        linear = complete_highlights(*args, method=method, device=cfg.device)
+    except completion.WeightsError as exc:
+        if method != "auto":
+            raise
+        _GAN_UNAVAILABLE = str(exc)
+        log.warning("GAN weights unavailable (%s); completing highlights with the biharmonic method", exc)
+        linear = complete_highlights(*args, method="biharmonic", device=cfg.device)
+    return dataclasses.replace(developed, linear=linear, codes=None)
 
 
 def _count_groups(holes: np.ndarray) -> int:

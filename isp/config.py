@@ -22,7 +22,7 @@ ColorMode = Literal["srgb", "raw"]
 GammaMode = Literal["srgb", "bt709", "linear"]
 DemosaicAlgorithm = Literal["bilinear", "rcd", "rcd_refined"]
 DisplayCodes = Literal["none", "uint8", "uint16"]
-HighlightMode = Literal["clip", "keep"]
+HighlightMode = Literal["clip", "keep", "reconstruct"]
 CropMode = Literal["default", "full"]
 
 WB_METHODS: tuple[str, ...] = ("camera", "gray_world", "white_world")
@@ -34,7 +34,7 @@ GAMMA_MODES: tuple[str, ...] = ("srgb", "bt709", "linear")
 DEMOSAIC_ALGORITHMS: tuple[str, ...] = ("bilinear", "rcd", "rcd_refined")
 DISPLAY_CODES: tuple[str, ...] = ("none", "uint8", "uint16")
 #: ``ISPConfig(highlights=...)``: what happens to sensor values above white (see isp.highlights).
-HIGHLIGHT_MODES: tuple[str, ...] = ("clip", "keep")
+HIGHLIGHT_MODES: tuple[str, ...] = ("clip", "keep", "reconstruct")
 #: ``ISPConfig(crop=...)``: DefaultCrop applied, or the full visible area (see isp.geometry).
 CROP_MODES: tuple[str, ...] = ("default", "full")
 
@@ -146,11 +146,16 @@ class ISPConfig:
         Also write the display image as integer codes (clipped, encoded with ``gamma``, rounded
         half up) in the same pass as ``.linear``: ``ISPResult.display_as(display_codes)`` then
         returns them without another pass (what a writer of 8- or 16-bit files wants).
-    highlights : {"clip", "keep"}
+    highlights : {"clip", "keep", "reconstruct"}
         ``"clip"`` (LibRaw's and dcraw's default): the white-balanced mosaic is clipped at white
         before demosaicing, so blown areas come out neutral white in every output;
         ``"keep"``: values above white stay in ``ISPResult.linear`` (scene-linear work; the
-        display clips each channel after the colour matrix, so blown areas may take a tint).
+        display clips each channel after the colour matrix, so blown areas may take a tint);
+        ``"reconstruct"``: photosites whose raw value reached white are rebuilt from the
+        channels that survive and the chroma of nearby unclipped pixels, never below their clip
+        level, unclipped in ``.linear``; pixels with no channel left are listed in
+        ``ISPResult.highlight_mask`` (with their lower bounds) for :mod:`completion.highlights`
+        (a linear RAW, which has no mosaic, is developed as with ``"keep"``).
         See :mod:`isp.highlights`.
     crop : {"default", "full"}
         ``"default"``: apply the file's DefaultCrop (DNG DefaultCropOrigin/Size, LibRaw

@@ -32,6 +32,7 @@ Every path equals the composition of the public stages (tested, to float roundin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -78,6 +79,18 @@ class ISPResult:
     codes : numpy.ndarray or None
         uint8 / uint16 H x W x 3 display codes written in the develop pass when
         ``config.display_codes`` asks for them (see :meth:`display_as`), else None.
+    highlight_mask : numpy.ndarray or None
+        ``highlights="reconstruct"`` only: bool H x W (geometry of ``linear``), the pixels where
+        every channel was clipped (no measurement, only lower bounds; ``linear`` holds the least
+        bright value consistent with them and the nearby chroma). None when there are none.
+    highlight_floor : numpy.ndarray or None
+        float32 N x 3, with ``highlight_mask``: the lower bound of each of its N pixels (row-major
+        order), in white-balanced camera RGB (before :attr:`camera_to_output`): the value white
+        maps to, i.e. the white-balance gain times any lens-shading gain, per channel.
+    highlights_reconstructed : dict of str to int
+        Photosites rebuilt per rule (``"two_channels"``, ``"one_channel"``, ``"all_clipped"``,
+        see :func:`isp.highlights.reconstruct_highlights`); empty unless ``highlights="reconstruct"``
+        found clipped photosites.
     """
 
     linear: np.ndarray
@@ -87,6 +100,17 @@ class ISPResult:
     config: ISPConfig
     wb_method: str = "camera"
     codes: np.ndarray | None = None
+    highlight_mask: np.ndarray | None = None
+    highlight_floor: np.ndarray | None = None
+    highlights_reconstructed: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def camera_to_output(self) -> np.ndarray:
+        """float64 3 x 3: white-balanced camera RGB -> ``linear`` (the frame's colour matrix,
+        identity for ``color="raw"``)."""
+        if self.config.color == "srgb":
+            return np.asarray(self.frame.color_matrix, np.float64)
+        return np.eye(3)
 
     @property
     def display(self) -> np.ndarray:
@@ -366,14 +390,23 @@ def develop(
     gains = normalize_gains_smallest(gains)  # LibRaw's pre_mul normalisation (isp.highlights)
     site_gain = np.asarray(gains, dtype=np.float64)[site_ch]
     scale = (src_scale * site_gain).astype(np.float32)
+    shade = None  # OpcodeList2 gains still to apply to a normalised mosaic (highlight modes)
+    if shading is not None and shading.mosaic_ops and mosaic_gains is not _kernels.NO_GAINS:
+        def shade(norm):
+            return shading.apply_to_mosaic(norm, cfa, out=norm)
     if cfg.highlights == "clip":  # clip the white-balanced mosaic at white (isp.highlights)
-        shade = None
-        if shading is not None and shading.mosaic_ops and mosaic_gains is not _kernels.NO_GAINS:
-            def shade(norm):
-                return shading.apply_to_mosaic(norm, cfa, out=norm)
         clipped = clipped_mosaic(src, src_black, scale, src_map, shade)
         if clipped is not None:
             src, src_black, scale, src_map = clipped, np.zeros(4, np.float32), np.ones(4, np.float32), _EMPTY_MAP
+            mosaic_gains = _kernels.NO_GAINS
+    highlight = None
+    if cfg.highlights == "reconstruct":  # rebuild photosites that reached white (isp.highlights)
+        from .highlights import reconstruct_on_mosaic
+
+        highlight = reconstruct_on_mosaic(mosaic, black, float(frame.white_level), (src, src_black, scale, src_map),
+                                          shade, site_ch, gains)
+        if highlight is not None:
+            src, src_black, scale, src_map = highlight.mosaic, np.zeros(4, np.float32), np.ones(4, np.float32), _EMPTY_MAP
             mosaic_gains = _kernels.NO_GAINS
 
     use_matrix, matrix, flip, out, display = _output_buffers(frame, cfg)
@@ -398,6 +431,11 @@ def develop(
             shading.apply_to_rgb(rgb, out=rgb)
         _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
     out, codes = _final_geometry(frame, out, display, cfg)
+    extra = {}
+    if highlight is not None:
+        from .highlights import highlight_outputs
+
+        extra = highlight_outputs(highlight, frame, cfg.crop, gains, shading, gain_map, out.shape[:2])
     return ISPResult(
         linear=out,
         frame=frame,
@@ -406,4 +444,5 @@ def develop(
         config=cfg,
         wb_method=wb_method,
         codes=codes,
+        **extra,
     )

@@ -86,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default (the DNG DefaultCrop / camera crop, which LibRaw reports but does not apply) "
                         "or full (the whole visible area, LibRaw's size)")
     g.add_argument("--highlights", metavar="MODE",
-                   help="clip (default, LibRaw's: blown areas neutral white) or keep (values above white "
-                        "stay in --linear output)")
+                   help="clip (default, LibRaw's: blown areas neutral white), keep (values above white "
+                        "stay in --linear output) or reconstruct (clipped channels rebuilt from the others "
+                        "and nearby colour, all-clipped areas completed, unclipped scene-linear)")
     g.add_argument("--color", metavar="SPACE", help="srgb (default) or raw (camera RGB, no ICC profile)")
     g.add_argument("--gamma", metavar="CURVE", help="srgb (default), bt709, linear, or an exponent such as 2.2")
     g.add_argument("--linear", action=argparse.BooleanOptionalAction,

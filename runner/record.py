@@ -86,6 +86,9 @@ class FileRecord:
         DNG lens-shading opcodes applied.
     wb_gains : list of 3 float or None
         (R, G, B) white-balance gains applied.
+    highlights_reconstructed : dict of str to int
+        With ``--highlights reconstruct``: photosites rebuilt per rule (``two_channels``,
+        ``one_channel``, ``all_clipped``); empty otherwise.
     warnings : list of str
         Warnings and log messages about this file, captured while it was processed.
     worker_pid : int
@@ -104,6 +107,7 @@ class FileRecord:
     size: list[int] | None = None
     opcodes_applied: list[str] = field(default_factory=list)
     wb_gains: list[float] | None = None
+    highlights_reconstructed: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     worker_pid: int = field(default_factory=os.getpid)
 

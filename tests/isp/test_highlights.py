@@ -57,8 +57,9 @@ def test_clipped_mosaic_skips_when_nothing_reaches_white():
 def test_config_validates_highlights():
     assert isp.ISPConfig().highlights == "clip"
     assert isp.ISPConfig(highlights="keep").highlights == "keep"
-    with pytest.raises(ISPInputError, match="highlights must be one of 'clip', 'keep'"):
-        isp.ISPConfig(highlights="reconstruct")
+    assert isp.ISPConfig(highlights="reconstruct").highlights == "reconstruct"
+    with pytest.raises(ISPInputError, match="highlights must be one of 'clip', 'keep', 'reconstruct'"):
+        isp.ISPConfig(highlights="unclip")
     assert isp.ISPConfig(highlights="keep") != isp.ISPConfig()
 
 
