@@ -56,7 +56,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "Blackmagic_PocketCinema4K.dng": (D, "Bayer DNG, LinearizationTable"),
     "Canon_EOSR6_pruned.CR3": ("CorruptRawError", "image data removed"),
     "Canon_EOS_D30.CRW": (D, "Bayer CRW, camera WB unusable: gray world"),
-    "Canon_PowerShotG1_CMYG.CRW": ("UnsupportedRawError", "CMYG four-colour CFA"),
+    "Canon_PowerShotG1_CMYG.CRW": (D, "CMYG four-colour CFA: LibRaw fallback (isp.libraw_fallback)"),
     "Canon_PowerShotG2_CRW_0304.CRW": (D, "Bayer CRW"),
     "Canon_PowerShotG2_CRW_0313.CRW": (D, "Bayer CRW"),
     "Canon_PowerShotS40_CRW_0101.CRW": (D, "Bayer CRW"),

@@ -78,6 +78,10 @@ class ISPResult:
     codes : numpy.ndarray or None
         uint8 / uint16 H x W x 3 display codes written in the develop pass when
         ``config.display_codes`` asks for them (see :meth:`display_as`), else None.
+    demosaic : str
+        Who demosaiced, how: this ISP's ``config.demosaic`` ("bilinear", "rcd", ...), "none
+        (linear RAW)", or "libraw:<algorithm>" for the LibRaw fallback (X-Trans, 4-colour CFAs;
+        see :mod:`isp.libraw_fallback`).
     """
 
     linear: np.ndarray
@@ -87,6 +91,7 @@ class ISPResult:
     config: ISPConfig
     wb_method: str = "camera"
     codes: np.ndarray | None = None
+    demosaic: str = "bilinear"
 
     @property
     def display(self) -> np.ndarray:
@@ -265,6 +270,10 @@ def develop(
         raise ISPInputError(
             f"source must be a path or an isp.RawFrame; got {type(source).__name__}"
         )
+    if frame.libraw_fallback is not None:  # a CFA our kernels do not cover: LibRaw demosaics
+        from .libraw_fallback import develop_libraw
+
+        return develop_libraw(frame, cfg)
     _check_frame(frame)
     if frame.mosaic.ndim == 3:  # a linear RAW: the same stages minus the demosaic
         from .linear import develop_linear
@@ -406,4 +415,5 @@ def develop(
         config=cfg,
         wb_method=wb_method,
         codes=codes,
+        demosaic=cfg.demosaic,
     )

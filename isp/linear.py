@@ -46,16 +46,44 @@ def develop_linear(frame, cfg: ISPConfig):
     ISPResult
         ``.linear`` float32 H x W x 3, output orientation, scene-linear.
     """
-    from . import _kernels
-    from .develop import ISPResult, _color_pass, _final_geometry, _output_buffers
-
     name = frame.path or "frame"
     src = np.asarray(frame.mosaic)
-    h, w = src.shape[:2]
     black = np.asarray(frame.black_levels[:3], np.float32)
     scale = (1.0 / (float(frame.white_level) - black.astype(np.float64))).astype(np.float32)
     rgb = np.maximum(src.astype(np.float32) - black, np.float32(0)) * scale
 
+    applied = apply_vignetting(rgb, frame, cfg)
+
+    wb = cfg.wb
+    wb_method = wb if isinstance(wb, str) else "user"
+    if wb == "camera":
+        if frame.camera_wb is not None:
+            gains = tuple(float(g) for g in frame.camera_wb)
+        else:
+            log.warning("%s: no usable camera white balance in the file; falling back to gray-world", name)
+            wb, wb_method = "gray_world", "gray_world (camera WB unavailable)"
+    if wb in ("gray_world", "white_world"):
+        gains = _wb_statistic(rgb, wb, name)
+    elif not isinstance(wb, str):
+        gains = tuple(float(g) for g in wb)
+    gains = normalize_gains_smallest(gains)
+    rgb *= np.asarray(gains, np.float32)
+    if cfg.highlights == "clip":
+        np.minimum(rgb, np.float32(1.0), out=rgb)
+
+    return finish_rgb(frame, rgb, cfg, gains=gains, wb_method=wb_method, applied=applied,
+                      demosaic="none (linear RAW)")
+
+
+def apply_vignetting(rgb: np.ndarray, frame, cfg: ISPConfig) -> tuple[str, ...]:
+    """Multiply demosaiced camera RGB (float32 H x W x 3, sensor orientation) in place by the
+    user vignetting (``RadialVignetting`` or an H x W flat-field map) or, with
+    ``vignetting="auto"``, by the file's OpcodeList3 lens shading; returns the opcodes applied.
+    OpcodeList2 (mosaic) shading is warned about, not applied."""
+    from . import _kernels
+
+    name = frame.path or "frame"
+    h, w = rgb.shape[:2]
     vig = cfg.vignetting
     applied: tuple[str, ...] = ()
     if isinstance(vig, RadialVignetting):
@@ -76,28 +104,32 @@ def develop_linear(frame, cfg: ISPConfig):
         if not shading.is_empty and shading.mosaic_ops:
             log.warning("%s: OpcodeList2 lens shading of a linear DNG is not applied", name)
 
-    wb = cfg.wb
-    wb_method = wb if isinstance(wb, str) else "user"
-    if wb == "camera":
-        if frame.camera_wb is not None:
-            gains = tuple(float(g) for g in frame.camera_wb)
-        else:
-            log.warning("%s: no usable camera white balance in the file; falling back to gray-world", name)
-            wb, wb_method = "gray_world", "gray_world (camera WB unavailable)"
-    if wb in ("gray_world", "white_world"):
-        gains = _wb_statistic(rgb, wb, name)
-    elif not isinstance(wb, str):
-        gains = tuple(float(g) for g in wb)
-    gains = normalize_gains_smallest(gains)
-    rgb *= np.asarray(gains, np.float32)
-    if cfg.highlights == "clip":
-        np.minimum(rgb, np.float32(1.0), out=rgb)
+    return applied
+
+
+def finish_rgb(frame, rgb: np.ndarray, cfg: ISPConfig, *, gains: tuple[float, ...], wb_method: str,
+               applied: tuple[str, ...], demosaic: str):
+    """The stages after the demosaic, shared by linear RAWs and the LibRaw fallback
+    (:mod:`isp.libraw_fallback`): median denoise, colour matrix (``cfg.color``), orientation and
+    display codes in one pass, then DefaultCrop and the pixel-aspect stretch.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        float32 H x W x 3, sensor orientation, white-balanced camera RGB normalised to white = 1.
+
+    Returns
+    -------
+    ISPResult
+    """
+    from .develop import ISPResult, _color_pass, _final_geometry, _output_buffers
 
     use_matrix, matrix, flip, out, display = _output_buffers(frame, cfg)
     _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
     out, codes = _final_geometry(frame, out, display, cfg)
-    return ISPResult(linear=out, frame=frame, wb_gains=gains, opcodes_applied=applied, config=cfg,
-                     wb_method=wb_method, codes=codes)
+    return ISPResult(linear=out, frame=frame, wb_gains=tuple(float(g) for g in gains),
+                     opcodes_applied=applied, config=cfg, wb_method=wb_method, codes=codes,
+                     demosaic=demosaic)
 
 
-__all__ = ["develop_linear"]
+__all__ = ["apply_vignetting", "develop_linear", "finish_rgb"]

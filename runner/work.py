@@ -123,6 +123,8 @@ def new_record(task: Task) -> dict[str, Any]:
         "size": None,
         "opcodes_applied": [],
         "wb_gains": None,
+        "demosaic": None,  # who demosaiced: ours (config.demosaic), "none (linear RAW)", "libraw:..."
+        "color_matrix_source": None,
         "warnings": [],
         "worker_pid": os.getpid(),
     }
@@ -169,7 +171,8 @@ def process_file(task: Task) -> dict[str, Any]:
         (``{"class", "message"}`` or None), ``seconds`` per stage (read, develop, mask,
         complete, write, total), ``mask`` (sidecar file, defects found, pixels completed),
         ``completion`` (method used or None), ``size`` ([height, width]), ``opcodes_applied``,
-        ``wb_gains``.
+        ``wb_gains``, ``demosaic`` (``ISPResult.demosaic``: e.g. "bilinear", "libraw:vng" for the
+        LibRaw fallback) and ``color_matrix_source``.
     """
     return run_guarded(task, _process)
 
@@ -322,6 +325,8 @@ def _process(task: Task, rec: dict[str, Any], t0: float) -> None:
             size=list(result.image.shape[:2]),
             opcodes_applied=list(getattr(result.isp, "opcodes_applied", ()) or ()),
             wb_gains=[float(g) for g in result.isp.wb_gains] if getattr(result.isp, "wb_gains", None) else None,
+            demosaic=getattr(result.isp, "demosaic", None),
+            color_matrix_source=getattr(result.isp.frame, "color_matrix_source", None),
         )
         rec["mask"] = {
             "file": task.mask_path,

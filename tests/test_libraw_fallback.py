@@ -1,0 +1,186 @@
+"""The LibRaw fallback (isp.libraw_fallback): CFAs our kernels do not cover are demosaiced by
+LibRaw and continue through our colour / orientation / crop / output path.
+
+* the real CMYG Canon PowerShot G1 CRW of ../shared/raw (skipped when absent), against rawpy's own
+  postprocess with matched settings;
+* a synthetic X-Trans DNG (isp.synthetic.write_dng with the 6x6 XTRANS_PATTERN): LibRaw reads it as
+  X-Trans (raw_pattern 6x6) and demosaics it for real, so nothing is mocked; the scene is known.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rawpy
+
+import isp
+from conftest import shared_raw_file
+from isp.libraw_fallback import LIBRAW_SRGB_TO_PROPHOTO
+from isp.stages import encode_gamma
+from isp.synthetic import XTRANS_PATTERN, mosaic_from_pattern, write_dng
+
+G1 = "Canon_PowerShotG1_CMYG.CRW"
+SIZE = 516  # LibRaw demosaics X-Trans only from 512 x 512 up
+SCALE, BLACK = 50000.0, 100.0
+
+
+def psnr(a, b) -> float:
+    return float(10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)))
+
+
+def _scene() -> np.ndarray:
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    return np.stack([0.2 + 0.6 * xx, 0.3 + 0.3 * yy, 0.5 - 0.3 * xx * yy], axis=-1)
+
+
+@pytest.fixture(scope="module")
+def xtrans_dng(tmp_path_factory):
+    """An X-Trans DNG of a smooth known scene, camera RGB = linear sRGB (ColorMatrix1 XYZ->sRGB),
+    as-shot neutral (0.5, 1, 0.8), Orientation 6 (rotate 90 CW)."""
+    path = tmp_path_factory.mktemp("xtrans") / "xtrans.dng"
+    mosaic = (mosaic_from_pattern(_scene(), XTRANS_PATTERN) * SCALE + BLACK).astype(np.uint16)
+    write_dng(path, mosaic, cfa=XTRANS_PATTERN, black_level=BLACK, white_level=65535,
+              as_shot_neutral=(0.5, 1.0, 0.8), orientation=6)
+    return path
+
+
+def _libraw(path, **kw) -> np.ndarray:
+    base = dict(demosaic_algorithm=rawpy.DemosaicAlgorithm.LINEAR, gamma=(1, 1), no_auto_bright=True,
+                output_bps=16, use_camera_wb=True, adjust_maximum_thr=0.0)
+    with rawpy.imread(str(path)) as raw:
+        return raw.postprocess(**{**base, **kw}).astype(np.float64) / 65535.0
+
+
+# ---------------------------------------------------------------------------------- X-Trans
+
+
+def test_synthetic_xtrans_is_read_for_the_fallback(xtrans_dng):
+    with rawpy.imread(str(xtrans_dng)) as raw:
+        assert raw.raw_pattern.shape == (6, 6)  # LibRaw itself sees X-Trans
+    frame = isp.read_raw(xtrans_dng)
+    fb = frame.libraw_fallback
+    assert fb is not None and fb.kind == "X-Trans 6x6 RGB CFA" and fb.colors == 3
+    assert np.array_equal(np.asarray(fb.pattern), XTRANS_PATTERN)
+    assert frame.cfa is None and frame.mosaic.shape == (SIZE, SIZE) and frame.flip == 6
+    assert frame.camera_wb == pytest.approx((2.0, 1.0, 1.25))
+    assert "LibRaw rgb_cam" in frame.color_matrix_source
+
+
+@pytest.mark.parametrize("color", ["raw", "srgb"])
+@pytest.mark.parametrize("demosaic, algorithm, tol", [("bilinear", "libraw:linear", 3e-3),
+                                                     ("rcd", "libraw:markesteijn-3pass", 6e-4)])
+def test_xtrans_develops_to_the_scene_oriented_once(xtrans_dng, color, demosaic, algorithm, tol):
+    res = isp.develop(xtrans_dng, wb=(1.0, 1.0, 1.0), color=color, demosaic=demosaic)
+    assert res.demosaic == algorithm
+    truth = np.rot90(_scene(), -1) * SCALE / (65535 - BLACK)  # Orientation 6, applied once
+    assert res.linear.shape == truth.shape
+    err = np.abs(res.linear - truth)[8:-8, 8:-8]
+    assert err.max() < tol, err.max()
+    # with the camera's own white balance everything but the gains is the same
+    cam = isp.develop(xtrans_dng, color=color, demosaic=demosaic)
+    assert cam.wb_gains == pytest.approx((2.0, 1.0, 1.25)) and cam.wb_method == "camera"
+    np.testing.assert_allclose(isp.develop(xtrans_dng, wb=(2.0, 1.0, 1.25), color=color, demosaic=demosaic).linear,
+                               cam.linear, atol=1e-6)
+
+
+def test_xtrans_gray_world_measures_each_raw_colour(xtrans_dng):
+    res = isp.develop(xtrans_dng, wb="gray_world", color="raw")
+    means = _scene().reshape(-1, 3).mean(axis=0)
+    expected = (1 / means) / (1 / means).min()
+    assert res.wb_gains == pytest.approx(tuple(expected), rel=5e-3)
+    assert np.ptp(res.linear[8:-8, 8:-8].reshape(-1, 3).mean(axis=0)) < 5e-3  # gray on average
+
+
+def test_prophoto_matrix_is_libraws_inverse(xtrans_dng):
+    """The fallback converts LibRaw's ProPhoto output with the inverse of LibRaw's own
+    prophoto_rgb: fit LibRaw's sRGB output from its ProPhoto output."""
+    pro = _libraw(xtrans_dng, output_color=rawpy.ColorSpace.ProPhoto).reshape(-1, 3)
+    srgb = _libraw(xtrans_dng, output_color=rawpy.ColorSpace.sRGB).reshape(-1, 3)
+    ok = (srgb.min(axis=1) > 0.01) & (srgb.max(axis=1) < 0.99)
+    fit = np.linalg.lstsq(pro[ok], srgb[ok], rcond=None)[0].T
+    np.testing.assert_allclose(fit @ LIBRAW_SRGB_TO_PROPHOTO, np.eye(3), atol=2e-4)
+
+
+def test_fallback_frame_develops_after_pickling_and_from_bytes(xtrans_dng):
+    import pipeline
+
+    frame = isp.read_raw(xtrans_dng)
+    direct = isp.develop(frame)
+    again = isp.develop(pickle.loads(pickle.dumps(frame)))
+    np.testing.assert_array_equal(direct.linear, again.linear)
+    from_bytes = pipeline.Pipeline(completion="biharmonic").process(xtrans_dng.read_bytes())
+    assert from_bytes.isp.frame.path is None and from_bytes.isp.demosaic == "libraw:linear"
+    np.testing.assert_array_equal(from_bytes.isp.linear, direct.linear)
+
+
+def test_cli_develops_a_fallback_file_and_reports_it(xtrans_dng, tmp_path):
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "pipeline", str(xtrans_dng), "-o", str(out), "--report", str(report)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = json.loads(report.read_text())["records"]
+    assert rec["status"] == "done" and rec["size"] == [SIZE, SIZE]
+    assert rec["demosaic"] == "libraw:linear" and "LibRaw rgb_cam" in rec["color_matrix_source"]
+    assert (out / "xtrans.tif").is_file()
+
+
+# ---------------------------------------------------------------------- CMYG PowerShot G1
+
+
+@pytest.fixture(scope="module")
+def g1(shared_raw):
+    return isp.read_raw(shared_raw_file(shared_raw, G1))
+
+
+def test_g1_is_read_for_the_fallback(g1):
+    fb = g1.libraw_fallback
+    assert fb is not None and fb.kind == "4-colour GMCY 2x2 CFA" and fb.color_desc == "GMCY"
+    assert g1.cfa is None and g1.camera_wb is None and fb.camera_multipliers == (1307.0, 1274.0, 838.0, 857.0)
+    assert "rgb_xyz_matrix, 4 colours" in g1.color_matrix_source
+
+
+@pytest.mark.parametrize("demosaic, libraw_algorithm, name", [
+    ("bilinear", rawpy.DemosaicAlgorithm.LINEAR, "libraw:linear"),
+    ("rcd", rawpy.DemosaicAlgorithm.VNG, "libraw:vng"),
+])
+def test_g1_matches_libraw(g1, demosaic, libraw_algorithm, name):
+    ref = _libraw(g1.path, demosaic_algorithm=libraw_algorithm, output_color=rawpy.ColorSpace.sRGB)
+    full = isp.develop(g1, crop="full", demosaic=demosaic)
+    assert full.demosaic == name and full.wb_method == "camera" and len(full.wb_gains) == 4
+    assert full.linear.shape == ref.shape == (1550, 2088, 3)
+    ref_display = encode_gamma(ref.astype(np.float32), "srgb")
+    assert psnr(full.display, ref_display) > 60.0  # 66.1 dB measured (bilinear)
+    # by default LibRaw's reported crop is applied, once
+    default = isp.develop(g1, demosaic=demosaic)
+    top, left, h, w = g1.default_crop
+    assert default.linear.shape == (h, w, 3) == (1535, 2048, 3)
+    np.testing.assert_array_equal(default.linear, full.linear[top:top + h, left:left + w])
+
+
+def test_g1_white_balance_options(g1):
+    camera = isp.develop(g1)
+    gray = isp.develop(g1, wb="gray_world")
+    assert gray.wb_method == "gray_world" and min(gray.wb_gains) == 1.0 and len(gray.wb_gains) == 4
+    assert not np.allclose(gray.wb_gains, camera.wb_gains, rtol=0.02)
+    with pytest.raises(isp.ISPInputError, match="GMCY.*'camera', 'gray_world'"):
+        isp.develop(g1, wb=(2.0, 1.0, 1.5))
+    with pytest.raises(isp.ISPInputError, match="color='raw' is not available"):
+        isp.develop(g1, color="raw")
+
+
+def test_g1_keep_highlights_keeps_data_above_white(g1):
+    clip = isp.develop(g1, crop="full")
+    keep = isp.develop(g1, crop="full", highlights="keep")
+    assert keep.linear.max() > clip.linear.max() + 0.3
+    # away from clipping (LibRaw's in the mosaic, its ProPhoto output's at 1) both modes agree:
+    # all but the few demosaic neighbours of single clipped photosites (33 of 3 million measured)
+    prophoto = clip.linear.astype(np.float64) @ LIBRAW_SRGB_TO_PROPHOTO.T
+    untouched = prophoto.max(axis=2) < 0.5
+    assert untouched.mean() > 0.5
+    same = np.abs(keep.linear - clip.linear).max(axis=2) < 2e-3
+    assert same[untouched].mean() > 0.9999
