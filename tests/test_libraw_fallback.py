@@ -184,3 +184,20 @@ def test_g1_keep_highlights_keeps_data_above_white(g1):
     assert untouched.mean() > 0.5
     same = np.abs(keep.linear - clip.linear).max(axis=2) < 2e-3
     assert same[untouched].mean() > 0.9999
+
+
+def test_auto_mask_defects_is_skipped_with_a_warning_without_a_bayer_mosaic(xtrans_dng, caplog):
+    import logging
+
+    import pipeline
+
+    pipe = pipeline.Pipeline(completion="biharmonic", auto_mask="defects")
+    linear = isp.RawFrame(path="linear.dng", mosaic=np.full((24, 32, 3), 1000, np.uint16), cfa=None,
+                          black_levels=(0.0,) * 4, white_level=4095.0, camera_wb=(1.0, 1.0, 1.0),
+                          color_matrix=np.eye(3, dtype=np.float32))
+    with caplog.at_level(logging.WARNING, logger="rawcomplete"):
+        results = [pipe.process(xtrans_dng), pipe.process(linear)]
+    assert [r.defects_found for r in results] == [0, 0] and all(r.mask is None for r in results)
+    messages = [r.getMessage() for r in caplog.records if "auto_mask='defects' skipped" in r.getMessage()]
+    assert len(messages) == 2
+    assert "X-Trans 6x6 RGB CFA (demosaiced by LibRaw)" in messages[0] and "a linear RAW" in messages[1]
