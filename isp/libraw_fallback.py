@@ -294,7 +294,7 @@ def develop_libraw(frame, cfg: ISPConfig):
     rgb = out.astype(np.float32)
     rgb *= np.float32(scale / 65535.0)
     del out
-    applied = apply_vignetting(rgb, frame, cfg)
+    applied = apply_vignetting(rgb, frame, cfg, list2=False)
     colours = sorted({c for row in fb.pattern for c in row})
     gains = mult[colours] / mult[colours].min()
     return finish_rgb(frame, rgb, cfg, gains=tuple(gains), wb_method=wb_method, applied=applied,

@@ -4,7 +4,8 @@ phone HDR DNGs) and LibRaw's other 3-colour stacks, through the same ISP minus t
 :func:`isp.read_raw` returns such files as a :class:`RawFrame` whose ``mosaic`` is uint16
 H x W x 3 (camera R, G, B as LibRaw decodes them: linearisation table and lossy-JPEG tiles
 applied) and whose ``cfa`` is None. :func:`develop_linear` (called by :func:`isp.develop`) runs
-black level and white per channel -> user vignetting / OpcodeList3 lens shading -> white balance
+black level and white per channel -> user vignetting / OpcodeList2 (per pixel, on the planes each
+opcode names) and OpcodeList3 lens shading -> white balance
 (smallest gain 1) -> highlight clipping -> median denoise -> colour matrix -> orientation ->
 DefaultCrop -> pixel-aspect stretch, which is what LibRaw's ``dcraw_process`` does with ``filters == 0``.
 """
@@ -52,7 +53,7 @@ def develop_linear(frame, cfg: ISPConfig):
     scale = (1.0 / (float(frame.white_level) - black.astype(np.float64))).astype(np.float32)
     rgb = np.maximum(src.astype(np.float32) - black, np.float32(0)) * scale
 
-    applied = apply_vignetting(rgb, frame, cfg)
+    applied = apply_vignetting(rgb, frame, cfg, list2=True)
 
     wb = cfg.wb
     wb_method = wb if isinstance(wb, str) else "user"
@@ -75,11 +76,12 @@ def develop_linear(frame, cfg: ISPConfig):
                       demosaic="none (linear RAW)")
 
 
-def apply_vignetting(rgb: np.ndarray, frame, cfg: ISPConfig) -> tuple[str, ...]:
+def apply_vignetting(rgb: np.ndarray, frame, cfg: ISPConfig, *, list2: bool) -> tuple[str, ...]:
     """Multiply demosaiced camera RGB (float32 H x W x 3, sensor orientation) in place by the
     user vignetting (``RadialVignetting`` or an H x W flat-field map) or, with
-    ``vignetting="auto"``, by the file's OpcodeList3 lens shading; returns the opcodes applied.
-    OpcodeList2 (mosaic) shading is warned about, not applied."""
+    ``vignetting="auto"``, by the file's lens shading: OpcodeList2 per pixel on the planes each
+    opcode names when ``list2`` (a linear DNG, whose stage image is already RGB; else it is
+    warned about, not applied), then OpcodeList3. Returns the opcodes applied."""
     from . import _kernels
 
     name = frame.path or "frame"
@@ -98,11 +100,14 @@ def apply_vignetting(rgb: np.ndarray, frame, cfg: ISPConfig) -> tuple[str, ...]:
         from .opcodes import lens_shading_from_frame
 
         shading = lens_shading_from_frame(frame)
-        if not shading.is_empty and shading.rgb_ops:
+        if shading.mosaic_ops and list2:
+            shading.apply_list2_to_linear(rgb, out=rgb)
+        elif shading.mosaic_ops:
+            log.warning("%s: OpcodeList2 lens shading is not applied (the mosaic is demosaiced by "
+                        "LibRaw)", name)
+        if shading.rgb_ops:
             shading.apply_to_rgb(rgb, out=rgb)
-            applied = tuple(a for a in shading.applied if "OpcodeList3" in a)
-        if not shading.is_empty and shading.mosaic_ops:
-            log.warning("%s: OpcodeList2 lens shading of a linear DNG is not applied", name)
+        applied = tuple(a for a in shading.applied if "OpcodeList3" in a or list2)
 
     return applied
 
