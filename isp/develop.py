@@ -67,7 +67,8 @@ class ISPResult:
     frame : RawFrame
         The frame developed.
     wb_gains : tuple of 3 floats
-        (R, G, B) gains applied, the smallest = 1 (LibRaw's normalisation, see isp.highlights).
+        (R, G, B) gains applied, the smallest = 1 (LibRaw's normalisation, see isp.highlights);
+        for a 4-colour CFA (LibRaw fallback) 4 gains, one per raw colour.
     opcodes_applied : tuple of str
         DNG lens-shading opcodes applied, e.g. ``("GainMap x4 (OpcodeList2)",)``; () when none.
     config : ISPConfig
