@@ -21,15 +21,14 @@ highlight_mode         ``highlights="clip"``: 0 (clip): multipliers normalised s
                        clipped at white before demosaic, as our Bayer path does; ``"keep"``: 1
                        (unclip): largest = 1, nothing clipped, and we scale the output back by
                        max / min multiplier, so data above white survive up to that ratio.
-output_color           ProPhoto (linear). A 4-colour camera has no 3-channel camera RGB, and
-                       LibRaw's 3-channel ``raw`` output of one is not meaningful, so the camera
-                       matrix is LibRaw's (``rgb_cam``, applied by LibRaw); ProPhoto because it
-                       holds nearly every real colour, where LibRaw's own sRGB output clips
-                       out-of-gamut colours at 0. Our colour pass then converts ProPhoto -> linear
-                       sRGB with the exact inverse of LibRaw's ``prophoto_rgb`` (measured on the
-                       G1: 62.9 dB against LibRaw's sRGB output, the difference being the colours
-                       LibRaw's sRGB clips). ``color="raw"``: LibRaw ``raw`` for 3-colour CFAs
-                       (X-Trans camera RGB), refused (ISPInputError) for 4-colour ones.
+output_color           raw: LibRaw's demosaiced, white-balanced camera colours, 3 channels for
+                       X-Trans, 4 for CMYG. X-Trans then takes our colour pass with the camera
+                       matrix LibRaw would use (as Bayer files do; ``color="raw"`` keeps camera
+                       RGB). A 4-colour image is converted to linear sRGB in float with LibRaw's
+                       3x4 ``rgb_cam`` (``LibRawFallback.rgb_cam``, built as LibRaw's
+                       ``cam_xyz_coeff`` does: pseudo-inverse of the white-balanced rgb_xyz_matrix),
+                       so nothing is clipped at 0 or 1 (LibRaw's own 16-bit sRGB/ProPhoto outputs
+                       are); ``color="raw"`` is refused (ISPInputError): no 3-channel camera RGB.
 gamma, no_auto_bright  (1, 1), True: linear data, no exposure change; output_bps 16
 adjust_maximum_thr     0: the declared white level, as our Bayer path uses
 user_flip, half_size   0, False: sensor orientation at full size; our pass orients once
@@ -63,14 +62,6 @@ from .errors import CorruptRawError, ISPInputError, UnsupportedRawError
 
 log = logging.getLogger("isp")
 
-#: LibRaw's ``prophoto_rgb`` (linear sRGB -> ProPhoto, D65 -> D50 adapted; its convert_to_rgb).
-LIBRAW_SRGB_TO_PROPHOTO = np.array(
-    [[0.529317, 0.330092, 0.140588],
-     [0.098368, 0.873465, 0.028169],
-     [0.016879, 0.117663, 0.865457]], dtype=np.float64)
-#: Its inverse: LibRaw's ProPhoto output -> linear sRGB, the fallback frames' ``color_matrix``.
-PROPHOTO_TO_SRGB = np.linalg.inv(LIBRAW_SRGB_TO_PROPHOTO).astype(np.float32)
-
 #: ISPConfig.highlights -> LibRaw highlight_mode.
 _LIBRAW_HIGHLIGHTS = {"clip": 0, "keep": 1}
 
@@ -93,8 +84,9 @@ class LibRawFallback:
     camera_multipliers : tuple of 4 floats or None
         As-shot white-balance multipliers per raw colour index (LibRaw ``cam_mul``); None when
         absent or unusable.
-    matrix_origin : str
-        Where LibRaw's camera matrix comes from (for ``RawFrame.color_matrix_source``).
+    rgb_cam : numpy.ndarray or None
+        float32 3 x 4, white-balanced 4-colour camera -> linear sRGB (LibRaw's rgb_cam); None
+        for 3-colour CFAs (``RawFrame.color_matrix`` applies).
     file_bytes : bytes
         The RAW file, decoded again by LibRaw at develop time (so frames read from bytes or sent
         to worker processes develop without the path).
@@ -105,13 +97,13 @@ class LibRawFallback:
     colors: int
     pattern: tuple[tuple[int, ...], ...]
     camera_multipliers: tuple[float, float, float, float] | None
-    matrix_origin: str
+    rgb_cam: np.ndarray | None
     file_bytes: bytes = field(repr=False)
 
 
 def fallback_fields(p: str, raw, sizes):
     """The :func:`isp.raw._read_libraw` field tuple of a non-Bayer CFA file (``cfa`` None,
-    ``color_matrix`` ProPhoto -> sRGB, ``libraw_fallback`` in the metadata dict), or a RawError
+    ``color_matrix`` the camera matrix (identity for 4 colours, see ``rgb_cam``), ``libraw_fallback`` in the metadata dict), or a RawError
     to raise."""
     from .raw import _libraw_geometry, _libraw_metadata
 
@@ -149,20 +141,45 @@ def fallback_fields(p: str, raw, sizes):
     if multipliers is not None and set(desc[:colors]) <= set("RGB"):
         by_letter = {desc[c]: multipliers[c] for c in used}
         camera_wb = (by_letter["R"] / by_letter["G"], 1.0, by_letter["B"] / by_letter["G"])
-    cam_xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)
-    origin = f"LibRaw rgb_xyz_matrix, {colors} colours" if np.any(cam_xyz != 0) else "LibRaw's own"
+    from .raw import _libraw_matrix_or_measured
+
+    rgb_cam = None
+    if colors == 3:
+        matrix, source = _libraw_matrix_or_measured(raw)
+    else:
+        found = _rgb_cam4(raw)
+        if found is None:
+            return UnsupportedRawError(f"{p}: a {kind} for which LibRaw knows no colour matrix")
+        rgb_cam, origin = found
+        rgb_cam.setflags(write=False)
+        matrix = np.eye(3, dtype=np.float32)
+        source = f"{origin}: 3x4 rgb_cam applied to LibRaw's 4-colour output"
     flip = int(sizes.flip) if int(sizes.flip) in range(8) else 0
     with open(p, "rb") as fh:
         file_bytes = fh.read()
     fallback = LibRawFallback(kind=kind, color_desc=desc, colors=colors, pattern=pattern,
-                              camera_multipliers=multipliers, matrix_origin=origin,
+                              camera_multipliers=multipliers, rgb_cam=rgb_cam,
                               file_bytes=file_bytes)
-    source = f"LibRaw rgb_cam ({origin}; applied by LibRaw to ProPhoto), then ProPhoto -> sRGB"
     meta = {**_libraw_metadata(raw), "color_matrix_source": source,
             **_libraw_geometry(sizes, mosaic.shape), "libraw_fallback": fallback}
     log.info("%s: %s: demosaiced by LibRaw (fallback)", p, kind)
-    return (mosaic, None, black, white, camera_wb, PROPHOTO_TO_SRGB.copy(), flip,
+    return (mosaic, None, black, white, camera_wb, matrix, flip,
             (int(sizes.top_margin), int(sizes.left_margin)), meta)
+
+
+def _rgb_cam4(raw) -> tuple[np.ndarray, str] | None:
+    """(3 x 4 rgb_cam, origin) of a 4-colour camera as LibRaw's cam_xyz_coeff builds it from
+    rgb_xyz_matrix (camera rows normalised to sum 1, then the pseudo-inverse), else fitted from
+    LibRaw's own outputs; None when neither is available."""
+    from .raw import _measured_rgb_cam, rgb_cam_from_cam_xyz
+
+    rgb_cam = rgb_cam_from_cam_xyz(np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:4, :3])
+    if rgb_cam is not None:
+        return rgb_cam, "LibRaw rgb_xyz_matrix (4 colours)"
+    measured = _measured_rgb_cam(raw)
+    if measured is not None and measured.shape == (3, 4):
+        return measured, "LibRaw rgb_cam (measured, 4 colours)"
+    return None
 
 
 def _camera_multipliers(raw, colors: int) -> tuple[float, float, float, float] | None:
@@ -274,25 +291,27 @@ def develop_libraw(frame, cfg: ISPConfig):
     mult, wb_method = _multipliers(frame, cfg)
     used = sorted({c for row in fb.pattern for c in row} | ({1, 3} if fb.colors == 3 else set()))
     quality, algorithm = _algorithm(cfg, fb)
-    output = rawpy.ColorSpace.raw if cfg.color == "raw" else rawpy.ColorSpace.ProPhoto
     try:
         with rawpy.imread(io.BytesIO(fb.file_bytes)) as raw:
             out = raw.postprocess(
                 demosaic_algorithm=rawpy.DemosaicAlgorithm(quality), half_size=False,
                 four_color_rgb=False, median_filter_passes=0, user_wb=[float(m) for m in mult],
-                output_color=output, output_bps=16, user_flip=0, no_auto_bright=True,
+                output_color=rawpy.ColorSpace.raw, output_bps=16, user_flip=0, no_auto_bright=True,
                 adjust_maximum_thr=0.0, bright=1.0, gamma=(1, 1),
                 highlight_mode=_LIBRAW_HIGHLIGHTS[cfg.highlights])
     except rawpy.LibRawError as exc:
         raise CorruptRawError(f"{name}: LibRaw could not demosaic the {fb.kind} "
                               f"({type(exc).__name__}: {exc})") from exc
-    if out.shape[:2] != frame.mosaic.shape or out.ndim != 3 or out.shape[2] != 3:
+    if out.shape[:2] != frame.mosaic.shape or out.ndim != 3 or out.shape[2] != fb.colors:
         raise CorruptRawError(f"{name}: LibRaw's demosaic gave {out.shape}; the file read as "
                               f"{frame.mosaic.shape}")
     m_used = mult[used]
     scale = 1.0 if cfg.highlights == "clip" else float(m_used.max() / m_used.min())
-    rgb = out.astype(np.float32)
-    rgb *= np.float32(scale / 65535.0)
+    if fb.rgb_cam is not None:  # 4 colours -> linear sRGB in float: nothing clipped
+        rgb = np.einsum("hwc,rc->hwr", out, fb.rgb_cam * np.float32(scale / 65535.0), dtype=np.float32)
+    else:
+        rgb = out.astype(np.float32)
+        rgb *= np.float32(scale / 65535.0)
     del out
     applied = apply_vignetting(rgb, frame, cfg, list2=False)
     colours = sorted({c for row in fb.pattern for c in row})
@@ -301,4 +320,4 @@ def develop_libraw(frame, cfg: ISPConfig):
                       demosaic=algorithm)
 
 
-__all__ = ["LibRawFallback", "PROPHOTO_TO_SRGB", "develop_libraw", "fallback_fields"]
+__all__ = ["LibRawFallback", "develop_libraw", "fallback_fields"]

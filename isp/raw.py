@@ -133,7 +133,8 @@ class RawFrame:
         has LibRaw demosaic the file (:mod:`isp.libraw_fallback`). Then ``cfa`` is None,
         ``mosaic`` is the visible mosaic (uint16 H x W), ``black_levels`` are per raw colour
         index (``color_desc`` order), ``camera_wb`` is None for non-RGB CFAs, and
-        ``color_matrix`` is ProPhoto -> linear sRGB (LibRaw applies the camera matrix).
+        ``color_matrix`` is LibRaw's camera matrix (identity for 4 colours, whose 3x4 matrix is
+        ``libraw_fallback.rgb_cam``).
     """
 
     path: str | None
@@ -189,20 +190,31 @@ class RawFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def rgb_cam_from_cam_xyz(cam_xyz: np.ndarray) -> np.ndarray | None:
+    """LibRaw's ``cam_xyz_coeff``: from a colours x 3 XYZ -> camera matrix (3 or 4 rows), the
+    float32 3 x colours white-balanced camera -> linear sRGB matrix (camera rows normalised to
+    sum 1, then inverted, or pseudo-inverted for 4 colours). None when all zero or singular."""
+    if not np.any(cam_xyz != 0):
+        return None
+    cam_rgb = cam_xyz @ _SRGB_TO_XYZ
+    sums = cam_rgb.sum(axis=1, keepdims=True)
+    if not np.all(np.abs(sums) > 1e-9):
+        return None
+    cam_rgb = cam_rgb / sums
+    try:
+        inverse = np.linalg.inv(cam_rgb) if cam_rgb.shape[0] == 3 else np.linalg.pinv(cam_rgb)
+    except np.linalg.LinAlgError:
+        return None
+    return inverse.astype(np.float32) if np.all(np.isfinite(inverse)) else None
+
+
 def _libraw_color_matrix(raw) -> tuple[np.ndarray, str]:
     """(rgb_cam, source) as LibRaw's ``cam_xyz_coeff`` builds it: white-balanced camera RGB ->
     sRGB, from the file's or LibRaw's built-in (adobe_coeff) XYZ -> camera matrix, else its
     cmatrix; (identity, "none") when rawpy exposes neither."""
-    cam_xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]
-    if np.any(cam_xyz != 0):
-        cam_rgb = cam_xyz @ _SRGB_TO_XYZ
-        sums = cam_rgb.sum(axis=1, keepdims=True)
-        if np.all(np.abs(sums) > 1e-9):
-            cam_rgb = cam_rgb / sums
-            try:
-                return np.linalg.inv(cam_rgb).astype(np.float32), "LibRaw rgb_xyz_matrix"
-            except np.linalg.LinAlgError:
-                pass
+    rgb_cam = rgb_cam_from_cam_xyz(np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3])
+    if rgb_cam is not None:
+        return rgb_cam, "LibRaw rgb_xyz_matrix"
     cmatrix = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
     if np.any(cmatrix != 0) and np.all(np.isfinite(cmatrix)):
         return cmatrix.astype(np.float32), "LibRaw cmatrix"
@@ -215,7 +227,7 @@ _RGB_CAM_FIT_RMS = 2e-4
 
 
 def _measured_rgb_cam(raw) -> np.ndarray | None:
-    """The rgb_cam LibRaw applies to this file, where rawpy exposes no matrix (Kodak cameras:
+    """The rgb_cam (3 x colours) LibRaw applies to this file, where rawpy exposes no matrix (Kodak cameras:
     LibRaw builds it from the makernotes' ROMM matrix, ``romm_coeff``): fitted by least squares
     from LibRaw's own half-size output in camera RGB and in sRGB (its ``convert_to_rgb`` is
     exactly that per-pixel 3x3 product). None when the fit is not exact enough to trust."""
@@ -224,19 +236,19 @@ def _measured_rgb_cam(raw) -> np.ndarray | None:
     kw = dict(half_size=True, gamma=(1, 1), no_auto_bright=True, output_bps=16,
               user_wb=[1.0, 1.0, 1.0, 1.0], adjust_maximum_thr=0.0, user_flip=0)
     try:
-        cam = raw.postprocess(output_color=rawpy.ColorSpace.raw, **kw).reshape(-1, 3)
+        cam = raw.postprocess(output_color=rawpy.ColorSpace.raw, **kw)
         srgb = raw.postprocess(output_color=rawpy.ColorSpace.sRGB, **kw).reshape(-1, 3)
     except rawpy.LibRawError as exc:
         log.debug("could not measure LibRaw's rgb_cam: %s", exc)
         return None
-    cam = cam.astype(np.float64) / 65535.0
+    cam = cam.reshape(-1, cam.shape[-1]).astype(np.float64) / 65535.0  # 4 channels for CMYG
     srgb = srgb.astype(np.float64) / 65535.0
     usable = (cam.min(axis=1) > 0.01) & (srgb.min(axis=1) > 0.001) & (srgb.max(axis=1) < 0.999) & (cam.max(axis=1) < 0.999)
     if usable.sum() < 100:
         return None
     a, b = cam[usable], srgb[usable]
     fit, _, rank, _ = np.linalg.lstsq(a, b, rcond=None)
-    if rank < 3:
+    if rank < cam.shape[1]:
         return None
     rms = float(np.sqrt(np.mean((a @ fit - b) ** 2)))
     if not rms < _RGB_CAM_FIT_RMS:
