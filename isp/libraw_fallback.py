@@ -43,7 +43,7 @@ R/G/B CFAs (X-Trans) and is refused (ISPInputError) for CMYG and other colours, 
 R, G, B channels. ``ISPResult.wb_gains`` has one gain per raw colour (``LibRawFallback.color_desc``
 order), smallest = 1.
 
-Limits: vignetting and OpcodeList3 gains multiply LibRaw's output (after its demosaic), and
+Limits: vignetting and OpcodeList3 gains multiply LibRaw's output (after its demosaic; for 4 colours its sRGB), and
 OpcodeList2 is not applied; files with non-square pixels are refused (LibRaw stretches them
 inside ``postprocess``, which our geometry would repeat).
 """
