@@ -376,7 +376,8 @@ class Pipeline:
     auto_mask : {"none", "defects"}
         ``"defects"``: also complete hot and dead photosites found on the mosaic
         (:func:`isp.defects.detect_defective_pixels`), each with its 3 x 3 output
-        neighbourhood (where bilinear demosaicing spread it).
+        neighbourhood (where bilinear demosaicing spread it). Skipped, with a warning, for files
+        without a Bayer mosaic (linear RAWs, LibRaw-fallback X-Trans / 4-colour CFAs).
     defect_threshold : float
         Threshold for ``auto_mask="defects"``, in noise units.
 
@@ -503,7 +504,11 @@ class Pipeline:
         t = time.perf_counter()
         holes = self._validate_mask(mask, image.shape[:2], frame)
         defects = 0
-        if self.auto_mask == "defects":
+        if self.auto_mask == "defects" and frame.cfa is None:  # no 2x2 Bayer mosaic to search
+            log.warning("%s: auto_mask='defects' skipped: the detector needs a Bayer mosaic and this is %s",
+                        _name(frame), "a linear RAW" if frame.mosaic.ndim == 3 else
+                        f"a {frame.libraw_fallback.kind} (demosaiced by LibRaw)")
+        elif self.auto_mask == "defects":
             from isp.defects import detect_defective_pixels
 
             found = detect_defective_pixels(frame.mosaic, frame.cfa, threshold=self.defect_threshold)

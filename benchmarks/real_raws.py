@@ -9,7 +9,8 @@ For each file, measured in this run:
   (``adjust_maximum_thr=0``), 16-bit linear output:
 
   - ``lin dB``: PSNR of our camera-RGB linear output (``color="raw"``, clipped to [0, 1]) against
-    LibRaw's ``output_color=raw`` -- levels, white balance, highlight clipping and demosaic;
+    LibRaw's ``output_color=raw`` -- levels, white balance, highlight clipping and demosaic; for a
+    4-colour CFA (LibRaw fallback, which has no camera RGB) our linear sRGB against LibRaw's;
   - ``disp dB``: PSNR of our display image (sRGB, sRGB curve) against LibRaw's sRGB linear output
     encoded with the same curve -- adds the colour matrix;
   - ``size``: ours vs LibRaw's output size (H x W); where the file has a DefaultCrop (which we
@@ -56,7 +57,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "Blackmagic_PocketCinema4K.dng": (D, "Bayer DNG, LinearizationTable"),
     "Canon_EOSR6_pruned.CR3": ("CorruptRawError", "image data removed"),
     "Canon_EOS_D30.CRW": (D, "Bayer CRW, camera WB unusable: gray world"),
-    "Canon_PowerShotG1_CMYG.CRW": ("UnsupportedRawError", "CMYG four-colour CFA"),
+    "Canon_PowerShotG1_CMYG.CRW": (D, "CMYG four-colour CFA: LibRaw fallback (isp.libraw_fallback)"),
     "Canon_PowerShotG2_CRW_0304.CRW": (D, "Bayer CRW"),
     "Canon_PowerShotG2_CRW_0313.CRW": (D, "Bayer CRW"),
     "Canon_PowerShotS40_CRW_0101.CRW": (D, "Bayer CRW"),
@@ -83,14 +84,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def libraw(path: Path, gains, color) -> np.ndarray:
-    """rawpy LINEAR, 16-bit linear, our gains, levels as declared; float64 in [0, 1]."""
+    """rawpy LINEAR, 16-bit linear, our gains (R, G, B; or one per raw colour for a 4-colour
+    CFA), levels as declared; float64 in [0, 1]."""
     import rawpy
 
+    user_wb = list(gains) if len(gains) == 4 else [gains[0], gains[1], gains[2], gains[1]]
     with rawpy.imread(str(path)) as raw:
         out = raw.postprocess(
             demosaic_algorithm=rawpy.DemosaicAlgorithm.LINEAR, gamma=(1, 1), no_auto_bright=True,
-            output_bps=16, output_color=color, user_wb=[gains[0], gains[1], gains[2], gains[1]],
-            adjust_maximum_thr=0.0,
+            output_bps=16, output_color=color, user_wb=user_wb, adjust_maximum_thr=0.0,
         )
     return out.astype(np.float64) / 65535.0
 
@@ -114,8 +116,13 @@ def row(path: Path) -> dict:
     out["outcome"] = D
     out["seconds"] = time.perf_counter() - t0
     gains = res.wb_gains
-    out["wb"] = f"{res.wb_method.split(' ')[0]} {gains[0]:.2f},{gains[1]:.2f},{gains[2]:.2f}"
+    out["wb"] = f"{res.wb_method.split(' ')[0]} " + ",".join(f"{g:.2f}" for g in gains)
     frame = res.frame
+    four_colour = frame.libraw_fallback is not None and frame.libraw_fallback.colors == 4
+    if frame.libraw_fallback is not None:
+        out["why"] += f" [{res.demosaic}]"
+    # manual gains do not apply to 4-colour CFAs: the same WB method then gives the same gains
+    wb = res.config.wb if four_colour else gains
     ref_raw = libraw(path, gains, rawpy.ColorSpace.raw)
     ref_srgb = libraw(path, gains, rawpy.ColorSpace.sRGB)
     out["size"] = f"{res.linear.shape[0]}x{res.linear.shape[1]}"
@@ -127,25 +134,29 @@ def row(path: Path) -> dict:
         out["size"] += " (DefaultCrop)"
     out["size_libraw"] = f"{ref_size[0]}x{ref_size[1]}"
     # pixel comparisons on the full visible area, LibRaw's output
-    res = isp.develop(frame, crop="full", wb=gains)
-    raw_lin = isp.develop(frame, color="raw", wb=gains, crop="full").linear
-    if ref_raw.shape != raw_lin.shape:
+    res = isp.develop(frame, crop="full", wb=wb)
+    if four_colour:  # no camera RGB: linear sRGB against LibRaw's linear sRGB
+        raw_lin, ref_lin = res.linear, ref_srgb
+    else:
+        raw_lin, ref_lin = isp.develop(frame, color="raw", wb=gains, crop="full").linear, ref_raw
+    if ref_lin.shape != raw_lin.shape:
         return out
-    out["lin_db"] = psnr(np.clip(raw_lin, 0, 1), ref_raw)
+    out["lin_db"] = psnr(np.clip(raw_lin, 0, 1), ref_lin)
     ref_disp = encode_gamma(ref_srgb.astype(np.float32), "srgb")
     out["disp_db"] = psnr(res.display, ref_disp)
     # blown: every channel of LibRaw's camera RGB at full scale; partly: at least one
     blown = ref_raw.min(axis=2) >= 1.0
     partly = ref_raw.max(axis=2) >= 1.0
     out["clipped_pct"] = 100.0 * partly.mean()
-    keep = isp.develop(frame, highlights="keep", wb=gains, crop="full")
-    # main before this change: gains normalised to G = 1, no clipping
-    before = encode_gamma(keep.linear * np.float32(1.0 / gains[1]), "srgb")
+    before = None
+    if frame.libraw_fallback is None:  # main before the clip mode: gains normalised to G = 1, no clipping
+        keep = isp.develop(frame, highlights="keep", wb=gains, crop="full")
+        before = encode_gamma(keep.linear * np.float32(1.0 / gains[1]), "srgb")
     for name, mask in (("blown", blown), ("partly", partly)):
         if mask.any():
             out[f"{name}_libraw"] = float(chroma(ref_disp)[mask].mean())
             out[f"{name}_ours"] = float(chroma(res.display)[mask].mean())
-            out[f"{name}_before"] = float(chroma(before)[mask].mean())
+            out[f"{name}_before"] = None if before is None else float(chroma(before)[mask].mean())
     return out
 
 
@@ -177,7 +188,7 @@ def main(argv=None) -> int:
         for name in ("blown", "partly"):
             chroma_txt[name] = "-"
             if f"{name}_ours" in r:
-                chroma_txt[name] = " / ".join(f"{r[f'{name}_{k}']:.4f}" for k in ("libraw", "ours", "before"))
+                chroma_txt[name] = " / ".join(fmt(r[f"{name}_{k}"], ".4f") for k in ("libraw", "ours", "before"))
         print(" | ".join([
             r["file"], r["expected"], r["outcome"], "yes" if ok else "NO",
             fmt(r.get("lin_db")), fmt(r.get("disp_db")), size, fmt(r.get("clipped_pct"), ".2f"),

@@ -68,7 +68,8 @@ class ISPResult:
     frame : RawFrame
         The frame developed.
     wb_gains : tuple of 3 floats
-        (R, G, B) gains applied, the smallest = 1 (LibRaw's normalisation, see isp.highlights).
+        (R, G, B) gains applied, the smallest = 1 (LibRaw's normalisation, see isp.highlights);
+        for a 4-colour CFA (LibRaw fallback) 4 gains, one per raw colour.
     opcodes_applied : tuple of str
         DNG lens-shading opcodes applied, e.g. ``("GainMap x4 (OpcodeList2)",)``; () when none.
     config : ISPConfig
@@ -91,6 +92,10 @@ class ISPResult:
         Photosites rebuilt per rule (``"two_channels"``, ``"one_channel"``, ``"all_clipped"``,
         see :func:`isp.highlights.reconstruct_highlights`); empty unless ``highlights="reconstruct"``
         found clipped photosites.
+    demosaic : str
+        Who demosaiced, how: this ISP's ``config.demosaic`` ("bilinear", "rcd", ...), "none
+        (linear RAW)", or "libraw:<algorithm>" for the LibRaw fallback (X-Trans, 4-colour CFAs;
+        see :mod:`isp.libraw_fallback`).
     """
 
     linear: np.ndarray
@@ -111,6 +116,7 @@ class ISPResult:
         if self.config.color == "srgb":
             return np.asarray(self.frame.color_matrix, np.float64)
         return np.eye(3)
+    demosaic: str = "bilinear"
 
     @property
     def display(self) -> np.ndarray:
@@ -289,6 +295,10 @@ def develop(
         raise ISPInputError(
             f"source must be a path or an isp.RawFrame; got {type(source).__name__}"
         )
+    if frame.libraw_fallback is not None:  # a CFA our kernels do not cover: LibRaw demosaics
+        from .libraw_fallback import develop_libraw
+
+        return develop_libraw(frame, cfg)
     _check_frame(frame)
     if frame.mosaic.ndim == 3:  # a linear RAW: the same stages minus the demosaic
         from .linear import develop_linear
@@ -445,4 +455,5 @@ def develop(
         wb_method=wb_method,
         codes=codes,
         **extra,
+        demosaic=cfg.demosaic,
     )

@@ -10,8 +10,9 @@ class RawError(RawcompleteError):
 
 
 class UnsupportedRawError(RawError):
-    """The file is a valid RAW this ISP cannot develop: X-Trans, Foveon/stacked, linear DNG,
-    or a format/compression LibRaw has no decoder for."""
+    """The file is a valid RAW this ISP cannot develop: Foveon / stacked data other than 3
+    colours, or a format/compression LibRaw has no decoder for. (X-Trans and 4-colour CFAs go
+    through the LibRaw fallback, linear DNGs through isp.linear.)"""
 
 
 class CorruptRawError(RawError):

@@ -909,6 +909,28 @@ class LensShading:
             return _unchanged(arr, out)
         return _apply_ops(arr, ops, out)
 
+    def apply_list2_to_linear(self, rgb: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Apply the OpcodeList2 GainMaps and FixVignetteRadials to a linear RAW (LinearRaw DNG):
+        there the stage image is already H x W x 3, so each opcode acts per pixel on the planes it
+        names (Plane / Planes), as the DNG SDK applies it, before white balance.
+
+        Parameters
+        ----------
+        rgb : ndarray
+            H x W x 3 float (cast to float32), black-subtracted, normalised to white, visible area,
+            sensor orientation. ``out`` as for :meth:`apply_to_rgb`.
+
+        Returns
+        -------
+        ndarray
+            H x W x 3 float32, unclipped.
+        """
+        arr, out = _float32_input(rgb, 3, "rgb", "H x W x 3", "float", out, "apply_list2_to_linear")
+        ops = self.mosaic_ops
+        if not ops:
+            return _unchanged(arr, out)
+        return _apply_ops(arr, ops, out)
+
     def fused_gain_tables(self, shape: tuple[int, int]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """Index tables of the OpcodeList2 and OpcodeList3 gains for an H x W image, for kernels
         that apply them on the fly (``isp.develop``'s fused demosaic) instead of as array stages.

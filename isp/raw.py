@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ _MIN_BITS_PER_PIXEL = 1 / 8
 _UNDECODABLE_COMPRESSION = {9: "GoPro GPR / VC-5"}
 
 log = logging.getLogger("isp")
+
+if TYPE_CHECKING:
+    from .libraw_fallback import LibRawFallback
 
 #: DNG opcode list tags: OpcodeList1 (on raw data as read), 2 (after linearisation/black), 3 (after
 #: demosaic).
@@ -94,7 +98,7 @@ class RawFrame:
         linear RAW (LinearRaw DNG, see :mod:`isp.linear`) uint16 H x W x 3 camera RGB.
     cfa : {"RGGB", "BGGR", "GRBG", "GBRG"} or None
         Colours of the visible mosaic's top-left 2x2 block (second green mapped to G); None for
-        a linear RAW.
+        a linear RAW and for a LibRaw-fallback CFA (``libraw_fallback``).
     black_levels : tuple of 4 floats
         Black level per 2x2 site, row-major: index ``2 * (y % 2) + x % 2``; for a linear RAW
         (R, G, B, G).
@@ -124,6 +128,13 @@ class RawFrame:
         DNG DefaultCrop as (top, left, height, width) in the visible area's sensor coordinates
         (LibRaw ``sizes.crop_*``); None where the file has none or it covers everything.
         Applied by develop unless ``ISPConfig(crop="full")``.
+    libraw_fallback : isp.libraw_fallback.LibRawFallback or None
+        Set for CFAs our kernels do not cover (X-Trans, CMYG and other 4-colour CFAs): develop
+        has LibRaw demosaic the file (:mod:`isp.libraw_fallback`). Then ``cfa`` is None,
+        ``mosaic`` is the visible mosaic (uint16 H x W), ``black_levels`` are per raw colour
+        index (``color_desc`` order), ``camera_wb`` is None for non-RGB CFAs, and
+        ``color_matrix`` is LibRaw's camera matrix (identity for 4 colours, whose 3x4 matrix is
+        ``libraw_fallback.rgb_cam``).
     """
 
     path: str | None
@@ -140,6 +151,7 @@ class RawFrame:
     color_matrix_source: str = "given"
     pixel_aspect: float = 1.0
     default_crop: tuple[int, int, int, int] | None = None
+    libraw_fallback: "LibRawFallback | None" = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.opcodes, MappingProxyType):
@@ -178,20 +190,31 @@ class RawFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def rgb_cam_from_cam_xyz(cam_xyz: np.ndarray) -> np.ndarray | None:
+    """LibRaw's ``cam_xyz_coeff``: from a colours x 3 XYZ -> camera matrix (3 or 4 rows), the
+    float32 3 x colours white-balanced camera -> linear sRGB matrix (camera rows normalised to
+    sum 1, then inverted, or pseudo-inverted for 4 colours). None when all zero or singular."""
+    if not np.any(cam_xyz != 0):
+        return None
+    cam_rgb = cam_xyz @ _SRGB_TO_XYZ
+    sums = cam_rgb.sum(axis=1, keepdims=True)
+    if not np.all(np.abs(sums) > 1e-9):
+        return None
+    cam_rgb = cam_rgb / sums
+    try:
+        inverse = np.linalg.inv(cam_rgb) if cam_rgb.shape[0] == 3 else np.linalg.pinv(cam_rgb)
+    except np.linalg.LinAlgError:
+        return None
+    return inverse.astype(np.float32) if np.all(np.isfinite(inverse)) else None
+
+
 def _libraw_color_matrix(raw) -> tuple[np.ndarray, str]:
     """(rgb_cam, source) as LibRaw's ``cam_xyz_coeff`` builds it: white-balanced camera RGB ->
     sRGB, from the file's or LibRaw's built-in (adobe_coeff) XYZ -> camera matrix, else its
     cmatrix; (identity, "none") when rawpy exposes neither."""
-    cam_xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]
-    if np.any(cam_xyz != 0):
-        cam_rgb = cam_xyz @ _SRGB_TO_XYZ
-        sums = cam_rgb.sum(axis=1, keepdims=True)
-        if np.all(np.abs(sums) > 1e-9):
-            cam_rgb = cam_rgb / sums
-            try:
-                return np.linalg.inv(cam_rgb).astype(np.float32), "LibRaw rgb_xyz_matrix"
-            except np.linalg.LinAlgError:
-                pass
+    rgb_cam = rgb_cam_from_cam_xyz(np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3])
+    if rgb_cam is not None:
+        return rgb_cam, "LibRaw rgb_xyz_matrix"
     cmatrix = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
     if np.any(cmatrix != 0) and np.all(np.isfinite(cmatrix)):
         return cmatrix.astype(np.float32), "LibRaw cmatrix"
@@ -204,7 +227,7 @@ _RGB_CAM_FIT_RMS = 2e-4
 
 
 def _measured_rgb_cam(raw) -> np.ndarray | None:
-    """The rgb_cam LibRaw applies to this file, where rawpy exposes no matrix (Kodak cameras:
+    """The rgb_cam (3 x colours) LibRaw applies to this file, where rawpy exposes no matrix (Kodak cameras:
     LibRaw builds it from the makernotes' ROMM matrix, ``romm_coeff``): fitted by least squares
     from LibRaw's own half-size output in camera RGB and in sRGB (its ``convert_to_rgb`` is
     exactly that per-pixel 3x3 product). None when the fit is not exact enough to trust."""
@@ -213,19 +236,19 @@ def _measured_rgb_cam(raw) -> np.ndarray | None:
     kw = dict(half_size=True, gamma=(1, 1), no_auto_bright=True, output_bps=16,
               user_wb=[1.0, 1.0, 1.0, 1.0], adjust_maximum_thr=0.0, user_flip=0)
     try:
-        cam = raw.postprocess(output_color=rawpy.ColorSpace.raw, **kw).reshape(-1, 3)
+        cam = raw.postprocess(output_color=rawpy.ColorSpace.raw, **kw)
         srgb = raw.postprocess(output_color=rawpy.ColorSpace.sRGB, **kw).reshape(-1, 3)
     except rawpy.LibRawError as exc:
         log.debug("could not measure LibRaw's rgb_cam: %s", exc)
         return None
-    cam = cam.astype(np.float64) / 65535.0
+    cam = cam.reshape(-1, cam.shape[-1]).astype(np.float64) / 65535.0  # 4 channels for CMYG
     srgb = srgb.astype(np.float64) / 65535.0
     usable = (cam.min(axis=1) > 0.01) & (srgb.min(axis=1) > 0.001) & (srgb.max(axis=1) < 0.999) & (cam.max(axis=1) < 0.999)
     if usable.sum() < 100:
         return None
     a, b = cam[usable], srgb[usable]
     fit, _, rank, _ = np.linalg.lstsq(a, b, rcond=None)
-    if rank < 3:
+    if rank < cam.shape[1]:
         return None
     rms = float(np.sqrt(np.mean((a @ fit - b) ** 2)))
     if not rms < _RGB_CAM_FIT_RMS:
@@ -475,21 +498,19 @@ def _read_libraw(p: str, *, size: int = 0, max_pixels: int | None = None, check_
                 f"{p}: not a Bayer CFA sensor (LibRaw raw_type {raw_type.name}, no 2x2 pattern: "
                 "linear DNG, Foveon or other stacked data); this ISP develops Bayer mosaics only"
             )
-        if pattern.shape != (2, 2):
-            return UnsupportedRawError(
-                f"{p}: CFA pattern is {pattern.shape[0]}x{pattern.shape[1]} (e.g. Fujifilm "
-                "X-Trans), not a 2x2 Bayer pattern"
-            )
+        if pattern.shape != (2, 2):  # X-Trans 6x6 and longer patterns: LibRaw demosaics
+            from .libraw_fallback import fallback_fields
+
+            return fallback_fields(p, raw, sizes)
         top, left = int(sizes.top_margin), int(sizes.left_margin)
         idx = [[int(raw.raw_color(top + dy, left + dx)) for dx in range(2)] for dy in range(2)]
         if max(max(row) for row in idx) >= len(desc):
             return CorruptRawError(f"{p}: inconsistent CFA description {desc!r}")
         letters = "".join(desc[i] for row in idx for i in row)
-        if sorted(letters) != ["B", "G", "G", "R"]:
-            return UnsupportedRawError(
-                f"{p}: CFA colours {letters!r} (description {desc!r}) are not an R/G/G/B Bayer "
-                "pattern (e.g. CMYG or RGBE sensors)"
-            )
+        if sorted(letters) != ["B", "G", "G", "R"]:  # CMYG, RGBE, ...: LibRaw demosaics
+            from .libraw_fallback import fallback_fields
+
+            return fallback_fields(p, raw, sizes)
         mosaic = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
         if mosaic.ndim != 2 or mosaic.size == 0:
             return CorruptRawError(f"{p}: decoded an empty or malformed mosaic (shape {mosaic.shape})")
@@ -743,8 +764,9 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
     Raises
     ------
     UnsupportedRawError
-        A RAW this ISP cannot develop: non-Bayer sensors (X-Trans, Foveon/stacked, linear DNG,
-        four-colour CFAs) and RAW containers LibRaw has no decoder for.
+        A RAW this ISP cannot develop: Foveon / stacked data of other than 3 colours, RAW
+        containers LibRaw has no decoder for, non-square pixels on a LibRaw-fallback CFA.
+        (X-Trans and 4-colour CFAs are read for the LibRaw fallback, linear DNGs for isp.linear.)
     CorruptRawError
         Empty, truncated, random or text data, a file LibRaw fails to decode, a damaged TIFF
         structure (an IFD chain that loops or exceeds 64 IFDs, image data or opcode lists past
@@ -804,6 +826,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
     matrix_source = libraw_meta.pop("color_matrix_source", "none")
     pixel_aspect = float(libraw_meta.pop("pixel_aspect", 1.0))
     default_crop = libraw_meta.pop("default_crop", None)
+    libraw_fallback = libraw_meta.pop("libraw_fallback", None)
     if not (math.isfinite(pixel_aspect) and 0.1 <= pixel_aspect <= 10):
         raise CorruptRawError(f"{p}: pixel aspect ratio {pixel_aspect!r} is outside 0.1 .. 10")
     problem = _decode_problem(mosaic, black, white)
@@ -840,6 +863,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PI
         color_matrix_source=matrix_source,
         pixel_aspect=pixel_aspect,
         default_crop=default_crop,
+        libraw_fallback=libraw_fallback,
     )
 
 

@@ -29,6 +29,36 @@ from .errors import ISPInputError
 
 _TIFF_ORIENTATIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 
+#: Fujifilm X-Trans 6x6 colour filter layout (0 R, 1 G, 2 B), as LibRaw reports it.
+XTRANS_PATTERN = np.array([[1, 1, 0, 1, 1, 2],
+                           [1, 1, 2, 1, 1, 0],
+                           [2, 0, 1, 0, 2, 1],
+                           [1, 1, 2, 1, 1, 0],
+                           [1, 1, 0, 1, 1, 2],
+                           [0, 2, 1, 2, 0, 1]], dtype=np.uint8)
+
+
+def _repeat_pattern(pattern) -> np.ndarray:
+    chan = np.asarray(pattern)
+    if (chan.ndim != 2 or not 1 <= min(chan.shape) <= max(chan.shape) <= 8
+            or chan.dtype.kind not in "iu" or not set(np.unique(chan).tolist()) <= {0, 1, 2}):
+        raise ISPInputError(f"a CFA repeat pattern must be a 2-D array (at most 8x8) of colour "
+                            f"indices 0, 1, 2; got {chan.dtype} {chan.shape}")
+    return chan.astype(np.uint8)
+
+
+def mosaic_from_pattern(rgb: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+    """Sample an H x W x 3 image through a CFA repeat pattern of colour indices (e.g.
+    :data:`XTRANS_PATTERN`, anchored at the top-left): H x W, same dtype, one colour per site."""
+    rgb = np.asarray(rgb)
+    chan = _repeat_pattern(pattern)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ISPInputError(f"rgb must be H x W x 3; got shape {rgb.shape}")
+    h, w = rgb.shape[:2]
+    ph, pw = chan.shape
+    index = np.tile(chan, (-(-h // ph), -(-w // pw)))[:h, :w]
+    return np.take_along_axis(rgb, index[:, :, None].astype(np.intp), axis=2)[:, :, 0]
+
 # TIFF field types
 _BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _SRATIONAL = 1, 2, 3, 4, 5, 7, 10
 
@@ -73,8 +103,10 @@ def write_dng(
     mosaic : numpy.ndarray
         uint16, H x W, the raw sensor values (sensor orientation). LibRaw ignores images smaller
         than 22 pixels on a side.
-    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"}
-        Colours of the top-left 2x2 block.
+    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"} or numpy.ndarray
+        Colours of the top-left 2x2 block; or a repeat pattern of colour indices (0 R, 1 G, 2 B,
+        2-D, at most 8x8), e.g. :data:`XTRANS_PATTERN` (written as CFARepeatPatternDim /
+        CFAPattern; LibRaw reads a 6x6 one as X-Trans and demosaics it only from 512x512 up).
     black_level : float or sequence of 4 floats
         Black level, one value or one per 2x2 site in row-major order (BlackLevelRepeatDim 2x2).
     white_level : float
@@ -106,7 +138,7 @@ def write_dng(
         raise ISPInputError(
             f"mosaic must be a 2-D uint16 array; got dtype {mosaic.dtype}, shape {mosaic.shape}"
         )
-    chan = cfa_channels(cfa)
+    chan = cfa_channels(cfa) if isinstance(cfa, str) else _repeat_pattern(cfa)
     if orientation not in _TIFF_ORIENTATIONS:
         raise ISPInputError(f"orientation must be one of 1..8; got {orientation!r}")
     if not 0 < float(white_level) <= 65535:
@@ -124,8 +156,8 @@ def write_dng(
 
     unique = f"{make} {model}".strip()
     tags: list[tuple] = [
-        (33421, _SHORT, 2, (2, 2), True),  # CFARepeatPatternDim
-        (33422, _BYTE, 4, tuple(int(c) for c in chan.ravel()), True),  # CFAPattern
+        (33421, _SHORT, 2, tuple(int(n) for n in chan.shape), True),  # CFARepeatPatternDim
+        (33422, _BYTE, chan.size, tuple(int(c) for c in chan.ravel()), True),  # CFAPattern
         (50706, _BYTE, 4, (1, 4, 0, 0), True),  # DNGVersion
         (50707, _BYTE, 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
         (50708, _ASCII, 0, unique, True),  # UniqueCameraModel

@@ -86,6 +86,11 @@ class FileRecord:
         DNG lens-shading opcodes applied.
     wb_gains : list of 3 float or None
         (R, G, B) white-balance gains applied.
+    demosaic : str or None
+        Who demosaiced, how (``isp.ISPResult.demosaic``): "bilinear", "rcd", ... for this ISP's
+        kernels, "none (linear RAW)", or "libraw:<algorithm>" for the LibRaw fallback.
+    color_matrix_source : str or None
+        Which camera matrix was used (``isp.RawFrame.color_matrix_source``).
     highlights_reconstructed : dict of str to int
         With ``--highlights reconstruct``: photosites rebuilt per rule (``two_channels``,
         ``one_channel``, ``all_clipped``); empty otherwise.
@@ -107,6 +112,8 @@ class FileRecord:
     size: list[int] | None = None
     opcodes_applied: list[str] = field(default_factory=list)
     wb_gains: list[float] | None = None
+    demosaic: str | None = None
+    color_matrix_source: str | None = None
     highlights_reconstructed: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     worker_pid: int = field(default_factory=os.getpid)

@@ -303,6 +303,8 @@ def _process(task: Task, rec: FileRecord, t0: float) -> None:
         rec.size = list(result.image.shape[:2])
         rec.opcodes_applied = list(getattr(result.isp, "opcodes_applied", ()) or ())
         rec.wb_gains = [float(g) for g in result.isp.wb_gains] if getattr(result.isp, "wb_gains", None) else None
+        rec.demosaic = getattr(result.isp, "demosaic", None)
+        rec.color_matrix_source = getattr(result.isp.frame, "color_matrix_source", None)
         rec.highlights_reconstructed = dict(getattr(result, "highlights_reconstructed", {}) or {})
         rec.mask = MaskInfo(
             file=task.mask_path,

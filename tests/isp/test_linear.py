@@ -14,7 +14,7 @@ from conftest import shared_raw_file
 CAMERA = np.array([[0.9, -0.3, -0.1], [-0.6, 1.4, 0.3], [-0.2, 0.3, 0.9]])  # XYZ -> camera
 
 
-def write_linear_dng(path, rgb16, *, neutral=(0.5, 1.0, 0.7), orientation=1, white=65535):
+def write_linear_dng(path, rgb16, *, neutral=(0.5, 1.0, 0.7), orientation=1, white=65535, extra=()):
     """A minimal LinearRaw DNG (PhotometricInterpretation 34892, 3 samples, uncompressed)."""
 
     def srational(values):
@@ -30,6 +30,7 @@ def write_linear_dng(path, rgb16, *, neutral=(0.5, 1.0, 0.7), orientation=1, whi
         (274, 3, 1, orientation, True),
         (271, 2, 0, "rawcomplete", True),
         (272, 2, 0, "linear", True),
+        *extra,
     ]
     tifffile.imwrite(path, rgb16, photometric=34892, planarconfig="contig", extratags=tags, subfiletype=0)
 
@@ -82,6 +83,23 @@ def test_linear_dng_options_and_codes(tmp_path):
     raw_rgb = isp.develop(frame, color="raw", wb=(1, 1, 1), vignetting=isp.RadialVignetting(-0.2))
     plain = isp.develop(frame, color="raw", wb=(1, 1, 1), vignetting="off")
     assert raw_rgb.linear[0, 0, 1] > plain.linear[0, 0, 1] * 1.1  # corners brightened
+
+
+def test_opcode_list2_applies_per_plane_on_a_linear_dng(tmp_path):
+    from isp.opcodes import GainMap, encode_opcode_list
+
+    h, w = 40, 60
+    ops = [GainMap(0, 0, h, w, plane=1, planes=1, gains=np.full((1, 1), 1.5, np.float32)),  # G only
+           GainMap(0, 0, h, w, plane=0, planes=3, gains=np.array([[1.0, 2.0]], np.float32))]  # ramp, all
+    blob = encode_opcode_list(ops)
+    path = tmp_path / "list2.dng"
+    write_linear_dng(path, _scene(h, w), extra=[(51009, 7, len(blob), blob, True)])
+    kw = dict(color="raw", wb=(1.0, 1.0, 1.0), highlights="keep")
+    auto, off = isp.develop(path, vignetting="auto", **kw), isp.develop(path, vignetting="off", **kw)
+    assert auto.opcodes_applied == ("GainMap x2 (OpcodeList2)",)
+    ramp = 1.0 + (np.arange(w) + 0.5) / w  # map points at x = 0 and 1, pixel centres, clamped
+    expected = ramp[None, :, None] * np.array([1.0, 1.5, 1.0])
+    np.testing.assert_allclose(auto.linear, off.linear * expected, rtol=1e-5, atol=1e-7)
 
 
 def test_linear_dng_that_decodes_to_zeros_is_corrupt(tmp_path):

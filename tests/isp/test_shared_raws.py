@@ -20,7 +20,6 @@ BAYER = [
     ("Kodak_DC50.KDC", "GRBG", False, (0, 0)),  # all ones: no as-shot data
 ]
 UNSUPPORTED = [
-    "Canon_PowerShotG1_CMYG.CRW",  # CMYG four-colour CFA
     "Sigma_DP2_exiftool_stub.x3f",  # Foveon
     "GoPro_HERO8_Black.GPR",  # VC-5: LibRaw has no decoder
 ]
