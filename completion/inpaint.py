@@ -15,8 +15,9 @@ How a frame is processed (memory stays bounded by the crops, never a full float 
    crops of that fill; when the crop was downscaled, upscale only what the network added to its
    starting fill and add it to the full-resolution exemplar fill (which keeps its texture and
    continues the full-resolution border, so there is no seam); give the fill the low-frequency
-   colour of the crop's pull-push fill (:mod:`completion.harmonise`); decode (``linear``: sRGB-decode,
-   times ``s``);
+   colour of the crop's pull-push fill (:mod:`completion.harmonise`; in narrow holes that reference
+   also carries what the network adds to a pull-push start, :data:`SMOOTH_REFERENCE_RADII`); decode
+   (``linear``: sRGB-decode, times ``s``);
 5. write the hole pixels only: the known pixels of the result are the input's, bit for bit.
 """
 
