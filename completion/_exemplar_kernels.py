@@ -2,7 +2,8 @@
 
 :mod:`completion.exemplar` validates, builds the pyramid and calls these. Conventions:
 
-* ``img``: float32 (H, W, C), the current estimate (RGB, optionally followed by texture features) (known pixels exact, hole pixels estimated);
+* ``img``: float32 (H, W, C), the current estimate (RGB, optionally followed by texture features;
+  known pixels exact, hole pixels estimated);
 * ``hole``: bool (H, W), True = to be filled;
 * ``valid``: bool (H, W), True where a source patch centred there lies inside the image and holds
   no hole pixel; ``vys``, ``vxs``: int32 coordinates of all valid centres (for random draws);

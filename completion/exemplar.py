@@ -172,7 +172,7 @@ def exemplar_fill(image: np.ndarray, hole: np.ndarray, *, seed: int = 0, sharp: 
     0.42, thin 16.3; ``sharp``: 26.1 / 0.50, 16.4 / 0.47, 13.8; ``sharp`` and ``texture_weight`` 5:
     24.9 / 0.60, 14.8 / 0.55, 12.4 (2: 25.0 / 0.62, 15.7 / 0.50; 10: 26.9 / 0.61, 14.9 / 0.56). As the
     generator's start (shipped weights, not retrained) they lowered its output's SWD (object 28.1
-    -> 24.3, thick 17.3 -> 15.6) and raised its texture ratio to 0.55-0.60, but the output then no
+    -> 26.1, thick 17.3 -> 15.4) and raised its texture ratio to 0.57-0.60, but the output then no
     longer beat this sharper fill on SWD, and dust holes lost PSNR (kodim01 21.6 -> 20.3 dB).
 
     Returns
@@ -180,6 +180,11 @@ def exemplar_fill(image: np.ndarray, hole: np.ndarray, *, seed: int = 0, sharp: 
     ndarray, (H, W, 3) float32: known pixels equal to ``image`` bit for bit; holes filled. When no
     7 x 7 patch of the image is entirely known (tiny or almost fully masked images), the smooth
     :func:`pull_push` fill is returned.
+
+    Raises
+    ------
+    CompletionError
+        A negative ``texture_weight``.
     """
     from scipy import ndimage
 
@@ -189,7 +194,9 @@ def exemplar_fill(image: np.ndarray, hole: np.ndarray, *, seed: int = 0, sharp: 
     if not hole.any():
         return rgb.copy()
     if not texture_weight >= 0:
-        raise ValueError(f"texture_weight must be >= 0; got {texture_weight}")
+        from .errors import CompletionError
+
+        raise CompletionError(f"exemplar_fill: texture_weight must be >= 0; got {texture_weight}")
     img = _with_texture_features(rgb, hole, r, texture_weight) if texture_weight > 0 else rgb
     # pyramid, finest first; drop coarse levels that have no complete source patch
     pyr = [(img, hole)]

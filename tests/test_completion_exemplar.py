@@ -61,7 +61,7 @@ def test_exemplar_sharp_option_copies_pixels_and_texture_features_are_validated(
     voted = exemplar_fill(img, hole)
     # where every overlapping match is one coherent shifted copy the mean is exact too: measured 0.51
     assert np.mean([tuple(v) in known for v in voted[deep]]) < 0.8
-    with pytest.raises(ValueError, match="texture_weight"):
+    with pytest.raises(CompletionError, match="texture_weight"):
         exemplar_fill(img, hole, texture_weight=-1.0)
 
 
