@@ -2,7 +2,8 @@
 
 :mod:`completion.exemplar` validates, builds the pyramid and calls these. Conventions:
 
-* ``img``: float32 (H, W, 3), the current estimate (known pixels exact, hole pixels estimated);
+* ``img``: float32 (H, W, C), the current estimate (RGB, optionally followed by texture features;
+  known pixels exact, hole pixels estimated);
 * ``hole``: bool (H, W), True = to be filled;
 * ``valid``: bool (H, W), True where a source patch centred there lies inside the image and holds
   no hole pixel; ``vys``, ``vxs``: int32 coordinates of all valid centres (for random draws);
@@ -43,7 +44,7 @@ def _dist(img, wt, ty, tx, sy, sx, r, limit):
             q = wt[y, x]
             if q == 0.0:
                 continue
-            for c in range(3):
+            for c in range(img.shape[2]):
                 e = img[y, x, c] - img[sy + dy, sx + dx, c]
                 d += q * e * e
         if d > limit:
@@ -127,7 +128,8 @@ def vote(img, hole, tys, txs, nn_y, nn_x, nn_d, r, sigma2, out):
     the target patches covering it map it to, weight ``exp(-d / (2 sigma2))`` per patch. Known pixels
     of ``out`` are left as they are."""
     h, w = img.shape[0], img.shape[1]
-    acc = np.zeros((h, w, 3), np.float64)
+    nc = img.shape[2]
+    acc = np.zeros((h, w, nc), np.float64)
     wsum = np.zeros((h, w), np.float64)
     for i in range(tys.shape[0]):
         ty, tx = tys[i], txs[i]
@@ -141,14 +143,28 @@ def vote(img, hole, tys, txs, nn_y, nn_x, nn_d, r, sigma2, out):
                 x = tx + dx
                 if x < 0 or x >= w or not hole[y, x]:
                     continue
-                for c in range(3):
+                for c in range(nc):
                     acc[y, x, c] += wt * img[sy + dy, sx + dx, c]
                 wsum[y, x] += wt
     for y in range(h):
         for x in range(w):
             if hole[y, x] and wsum[y, x] > 0:
-                for c in range(3):
+                for c in range(nc):
                     out[y, x, c] = acc[y, x, c] / wsum[y, x]
+
+
+@njit(cache=True)
+def copy_centres(img, hole, nn_y, nn_x, out):
+    """Each hole pixel takes the centre pixel of its own patch's match (no averaging over the
+    overlapping patches: the copied texture keeps its full sharpness). Known pixels of ``out`` are
+    left as they are."""
+    h, w = img.shape[0], img.shape[1]
+    for y in range(h):
+        for x in range(w):
+            if hole[y, x]:
+                sy, sx = nn_y[y, x], nn_x[y, x]
+                for c in range(img.shape[2]):
+                    out[y, x, c] = img[sy, sx, c]
 
 
 @njit(cache=True)

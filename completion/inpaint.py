@@ -15,8 +15,9 @@ How a frame is processed (memory stays bounded by the crops, never a full float 
    crops of that fill; when the crop was downscaled, upscale only what the network added to its
    starting fill and add it to the full-resolution exemplar fill (which keeps its texture and
    continues the full-resolution border, so there is no seam); give the fill the low-frequency
-   colour of the crop's pull-push fill (:mod:`completion.harmonise`); decode (``linear``: sRGB-decode,
-   times ``s``);
+   colour of the crop's pull-push fill (:mod:`completion.harmonise`; in narrow holes that reference
+   also carries what the network adds to a pull-push start, :data:`SMOOTH_REFERENCE_RADII`); decode
+   (``linear``: sRGB-decode, times ``s``);
 5. write the hole pixels only: the known pixels of the result are the input's, bit for bit.
 """
 
@@ -55,6 +56,30 @@ EXEMPLAR_MAX = 1024
 #: (pull-push: 6.83, 8.30); luma left alone: object PSNR 19.0.
 HARMONISE_CHROMA_SIGMA = 4.0
 HARMONISE_LUMA_SIGMA = 16.0
+#: Structure reference for narrow holes: the colour reference of the harmonisation is the pull-push
+#: fill plus what the same network adds to a pull-push start (which continues edges into the hole),
+#: with weight 1 in hole groups of half-width (largest distance to their border) up to the first
+#: figure (px), fading linearly to 0 at the second. Kodak, first 4 images, in-hole PSNR (measured with
+#: the sharper exemplar variant of ``exemplar_fill``): thin / medium / thick, chroma error thick:
+#: pull-push reference 21.18 / 18.59 / 21.30, 6.79; radii 32-96: 18.64 / 21.27, 6.76; 48-128: 18.70 /
+#: 21.25, 6.73; everywhere: 18.73 / 21.16, 6.97 (pull-push alone 6.83). With the default fill, the
+#: reference everywhere: thin 21.26 -> 21.39, medium 18.60 -> 18.77 dB.
+SMOOTH_REFERENCE_RADII = (48.0, 128.0)
+
+
+def _narrow_weight(hole: np.ndarray) -> np.ndarray:
+    """float32 (H, W): 1 in hole groups of half-width <= SMOOTH_REFERENCE_RADII[0], 0 from [1] on."""
+    from scipy import ndimage
+
+    lo, hi = SMOOTH_REFERENCE_RADII
+    labels, n = ndimage.label(hole, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return np.zeros(hole.shape, np.float32)
+    radius = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(hole), labels, np.arange(1, n + 1)))
+    weight = np.clip((hi - np.concatenate([[hi], np.reshape(radius, -1)])) / (hi - lo), 0.0, 1.0)
+    return weight.astype(np.float32)[labels]
+
+
 #: Default torch intra-op threads of the GAN (see ``inpaint(threads=...)``).
 DEFAULT_THREADS = 1
 
@@ -163,12 +188,13 @@ def _from_unit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 class _Crop:
     __slots__ = ("box", "hole", "disp", "scale", "exposure", "work_img", "work_hole", "result", "base_full",
-                 "reference")
+                 "reference", "smooth_residual", "narrow")
 
     def __init__(self, box, hole, disp, exposure):
         self.box, self.hole, self.disp, self.exposure = box, hole, disp, exposure
         self.scale = 1.0
         self.work_img = self.work_hole = self.result = self.base_full = self.reference = None
+        self.smooth_residual = self.narrow = None
 
 
 def _prepare(image: np.ndarray, hole: np.ndarray, box, space: str) -> _Crop:
@@ -272,6 +298,9 @@ def _run_gan_threads(crops: list[_Crop], device: str, weights) -> None:
         s = _working_scale(c.hole)
         wh, ww = max(4, round(h * s)), max(4, round(w * s))
         c.scale = s
+        if exemplar:
+            narrow = _narrow_weight(c.hole)
+            c.narrow = narrow if narrow[c.hole].max() > 0 else None
         # the full-resolution coarse fill: its known pixels are the crop's
         full = _exemplar_crop(c.disp, c.hole) if exemplar else c.disp
         c.base_full = torch.from_numpy(np.ascontiguousarray(full.transpose(2, 0, 1)))[None]
@@ -307,30 +336,45 @@ def _run_gan_threads(crops: list[_Crop], device: str, weights) -> None:
                 base, residual = model.fill_and_residual(x, m, base=torch.cat(bases).to(dev) if exemplar else None)
                 residual = residual.float().cpu()
                 out = base.float().cpu() + residual
+                smooth_residual = None
+                if exemplar and any(c.narrow is not None for c, _, _ in chunk):
+                    # the same network on the smooth pull-push start: its residual continues edges
+                    # into narrow holes and is added to their colour reference (SMOOTH_REFERENCE_RADII)
+                    _, smooth_residual = model.fill_and_residual(x, m, base=pull_push_fill(x, 1.0 - m))
+                    smooth_residual = smooth_residual.float().cpu()
                 for j, (c, wh, ww) in enumerate(chunk):
                     # a downscaled crop keeps only what the network added to its coarse fill
-                    c.result = (out if c.scale == 1.0 else residual)[j : j + 1, :, :wh, :ww]
+                    c.result = (out if c.scale == 1.0 and not exemplar else residual)[j : j + 1, :, :wh, :ww]
+                    if smooth_residual is not None and c.narrow is not None:
+                        c.smooth_residual = smooth_residual[j : j + 1, :, :wh, :ww]
 
     for c in crops:
         h, w = c.hole.shape
         res = c.result
-        if c.scale != 1.0:
-            # downscaled crop: the network's upscaled residual is added to the coarse fill at full
-            # resolution (which continues the full-resolution border exactly and, for the exemplar
-            # fill, keeps its full-resolution texture)
-            if exemplar:
-                full = c.base_full
-            else:
-                known = torch.from_numpy((~c.hole).astype(np.float32))[None, None]
-                full = pull_push_fill(c.base_full, known)
-            res = full + F.interpolate(res, size=(h, w), mode="bilinear", align_corners=False)
+        if exemplar:
+            # the network's residual (upscaled when the crop was downscaled) is added to the
+            # full-resolution exemplar fill, whose copied texture is never resampled
+            if c.scale != 1.0:
+                res = F.interpolate(res, size=(h, w), mode="bilinear", align_corners=False)
+            res = c.base_full + res
+        elif c.scale != 1.0:
+            # downscaled crop: the network's upscaled residual is added to the pull-push fill at full
+            # resolution (which continues the full-resolution border exactly)
+            known = torch.from_numpy((~c.hole).astype(np.float32))[None, None]
+            res = pull_push_fill(c.base_full, known) + F.interpolate(res, size=(h, w), mode="bilinear",
+                                                                     align_corners=False)
         if c.reference is None:
             from .exemplar import pull_push
 
             c.reference = pull_push(c.disp, ~c.hole)
         reference = c.reference
+        if c.smooth_residual is not None:
+            sr = c.smooth_residual
+            if c.scale != 1.0:
+                sr = F.interpolate(sr, size=(h, w), mode="bilinear", align_corners=False)
+            reference = np.clip(reference + c.narrow[..., None] * sr[0].numpy().transpose(1, 2, 0), 0.0, 1.0)
         c.result = _harmonise_colour(res.clamp(0.0, 1.0)[0].numpy().transpose(1, 2, 0), reference, c.hole)
-        c.base_full = c.reference = None
+        c.base_full = c.reference = c.smooth_residual = c.narrow = None
 
 
 def _reference_fill(image: np.ndarray, hole: np.ndarray, crop: _Crop, space: str) -> np.ndarray:
