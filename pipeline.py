@@ -572,13 +572,13 @@ class Pipeline:
         if method == "auto":
             try:
                 out = completion.inpaint(image, holes, space=self.output, device=cfg.device, method="auto")
-                return (out, *_auto_methods(holes))
+                return out, *_what_ran(completion.methods_for(holes, "auto"))
             except completion.WeightsError as exc:
                 _GAN_UNAVAILABLE = str(exc)
                 log.warning("GAN weights unavailable (%s); completing with the biharmonic method", exc)
                 method = "biharmonic"
         out = completion.inpaint(image, holes, space=self.output, device=cfg.device, method=method)
-        return out, method, {method: _count_groups(holes)}
+        return out, *_what_ran(completion.methods_for(holes, method))
 
 
 def _complete_highlights(developed: Any, cfg: CompletionConfig) -> Any:
@@ -601,23 +601,9 @@ def _complete_highlights(developed: Any, cfg: CompletionConfig) -> Any:
     return dataclasses.replace(developed, linear=linear, codes=None)
 
 
-def _count_groups(holes: np.ndarray) -> int:
-    from scipy import ndimage
-
-    return int(ndimage.label(holes, structure=np.ones((3, 3), bool))[1])
-
-
-def _auto_methods(holes: np.ndarray) -> tuple[str, dict[str, int]]:
-    """What ``completion.inpaint(method="auto")`` ran on ``holes``: its rule is biharmonic for
-    8-connected groups of at most ``AUTO_SMALL_GROUP_PIXELS`` pixels, the GAN for larger ones."""
-    from scipy import ndimage
-
-    from completion.inpaint import AUTO_SMALL_GROUP_PIXELS
-
-    labels, n = ndimage.label(holes, structure=np.ones((3, 3), bool))
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    small = int((sizes <= AUTO_SMALL_GROUP_PIXELS).sum())
-    groups = {name: k for name, k in (("gan", n - small), ("biharmonic", small)) if k}
+def _what_ran(groups: dict[str, int]) -> tuple[str, dict[str, int]]:
+    """``Result.completion_method`` ("gan+biharmonic", ...) and ``completion_groups`` from
+    :func:`completion.methods_for` (completion owns the rule of which method fills which hole)."""
     return "+".join(groups), groups
 
 

@@ -8,7 +8,7 @@ package knows nothing of RAW files. torch is imported only when the GAN is used.
 from __future__ import annotations
 
 from .errors import CompletionError, ImageError, MaskError, WeightsError
-from .inpaint import inpaint
+from .inpaint import inpaint, methods_for
 from .weights import load_generator
 
-__all__ = ["inpaint", "load_generator", "CompletionError", "ImageError", "MaskError", "WeightsError"]
+__all__ = ["inpaint", "methods_for", "load_generator", "CompletionError", "ImageError", "MaskError", "WeightsError"]

@@ -420,16 +420,48 @@ def _run_biharmonic(crops: list[_Crop], space: str, image: np.ndarray) -> None:
             c.result = np.clip(inpaint_biharmonic(c.disp, c.hole, channel_axis=-1), 0.0, 1.0).astype(np.float32)
 
 
-def _small_groups(hole: np.ndarray, max_pixels: int) -> np.ndarray:
-    """Bool mask of the 8-connected hole groups of at most ``max_pixels`` pixels."""
+def _hole_groups(hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of the 8-connected hole groups (0 = known) and each label's pixel count."""
     from scipy import ndimage
 
     labels, n = ndimage.label(hole, structure=np.ones((3, 3), bool))
-    if n == 0:
-        return np.zeros_like(hole)
-    small = np.bincount(labels.ravel(), minlength=n + 1) <= max_pixels
+    return labels, np.bincount(labels.ravel(), minlength=n + 1)
+
+
+def _small_groups(hole: np.ndarray, max_pixels: int) -> np.ndarray:
+    """Bool mask of the 8-connected hole groups of at most ``max_pixels`` pixels."""
+    labels, sizes = _hole_groups(hole)
+    small = sizes <= max_pixels
     small[0] = False
     return small[labels]
+
+
+def methods_for(mask: np.ndarray, method: Method = "gan") -> dict[str, int]:
+    """Which method :func:`inpaint` fills the hole groups of ``mask`` with, given ``method``.
+
+    The rule of ``method="auto"`` lives here and in :func:`inpaint` only: 8-connected groups of at
+    most :data:`AUTO_SMALL_GROUP_PIXELS` pixels go to ``"biharmonic"``, larger ones to ``"gan"``.
+
+    Parameters
+    ----------
+    mask : ndarray, (H, W)
+        bool (True = hole), as for :func:`inpaint`.
+    method : {"gan", "exemplar", "biharmonic", "auto"}
+
+    Returns
+    -------
+    dict of str to int
+        Number of 8-connected hole groups per method that runs (methods with none left out);
+        empty for an empty mask.
+    """
+    if method not in METHODS:
+        raise CompletionError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    _, sizes = _hole_groups(np.asarray(mask).astype(bool, copy=False))
+    n = sizes.size - 1
+    if method != "auto":
+        return {method: n} if n else {}
+    small = int(np.count_nonzero(sizes[1:] <= AUTO_SMALL_GROUP_PIXELS))
+    return {name: k for name, k in (("gan", n - small), ("biharmonic", small)) if k}
 
 
 def _resolve_device(device: str) -> str:

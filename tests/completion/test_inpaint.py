@@ -271,6 +271,16 @@ def test_auto_uses_biharmonic_for_small_groups_and_gan_for_large():
     np.testing.assert_array_equal(out[large], gan[large])
     np.testing.assert_array_equal(out[small], inpaint(gan, small, method="biharmonic")[small])
     assert not np.array_equal(out[small], gan[small])
+    # completion says what that rule ran, per 8-connected group (the pipeline reports this)
+    assert completion.methods_for(small, "auto") == {"biharmonic": 2}
+    assert completion.methods_for(both, "auto") == {"gan": 1, "biharmonic": 2}
+    assert completion.methods_for(both, "exemplar") == {"exemplar": 3}
+    diagonal = np.zeros((96, 128), bool)
+    diagonal[[5, 6], [5, 6]] = True                  # touching corners: one 8-connected group
+    assert completion.methods_for(diagonal, "gan") == {"gan": 1}
+    assert completion.methods_for(np.zeros((4, 4), bool), "auto") == {}
+    with pytest.raises(CompletionError, match="method must be"):
+        completion.methods_for(small, "fast")
 
 
 def test_downscaled_crop_adds_network_residual_to_full_resolution_fill(tmp_path, monkeypatch):
