@@ -134,14 +134,16 @@ def test_enforce_floor_lives_in_camera_rgb_and_keeps_the_fill_chroma():
     assert np.abs(naive[0] / naive[0].sum() - cam[0] / cam[0].sum()).sum() > 0.1
 
 
-def test_complete_highlights_respects_floor_and_leaves_known_pixels():
+@pytest.mark.parametrize("method", ["biharmonic", "pullpush", "auto"])
+def test_complete_highlights_respects_floor_and_leaves_known_pixels(method):
     res = isp.develop(_frame(), highlights="reconstruct")
     mask = res.highlight_mask
-    out = complete_highlights(res.linear, mask, res.highlight_floor, res.camera_to_output, method="biharmonic")
+    out = complete_highlights(res.linear, mask, res.highlight_floor, res.camera_to_output, method=method)
     assert np.array_equal(out[~mask], res.linear[~mask])
     cam = out[mask].astype(np.float64) @ np.linalg.inv(res.camera_to_output).T
     assert np.all(cam >= res.highlight_floor * (1 - 1e-5))
-    fill = complete_highlights(res.linear, mask, res.highlight_floor, res.camera_to_output, method="biharmonic",
+    assert np.all(np.isfinite(out)) and not np.array_equal(out[mask], res.linear[mask])  # something was filled
+    fill = complete_highlights(res.linear, mask, res.highlight_floor, res.camera_to_output, method=method,
                                chroma="fill")
     assert np.all(fill[mask].astype(np.float64) @ np.linalg.inv(res.camera_to_output).T >= res.highlight_floor * (1 - 1e-5))
     with pytest.raises(MaskError, match="floor must be"):
