@@ -35,10 +35,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import _value
+from ._kernels import _store_segment, _value
 
 #: Output pixels per tile side (even, so each tile starts on the CFA's phase).
-TILE = 128
+TILE = 256
 #: Rows / columns around a tile that RCD's five steps need (3 + 1 + 1 + 2 + 3).
 STEP5_REACH = 10
 #: Most refining passes a tile has room for (each reads 3 pixels further).
@@ -50,7 +50,7 @@ _EPS = np.float32(1e-5)
 _EPSSQ = np.float32(1e-10)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _mirror(i, n):
     """Index of ``i`` in a length-``n`` axis mirrored about its end pixels (numpy 'reflect');
     keeps the parity of ``i``, hence the CFA phase. ``n >= 2``."""
@@ -61,7 +61,7 @@ def _mirror(i, n):
     return i if i < n else period - i
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _ratio(lc, ln):
     """RCD's ratio correction ``2 lc / (lc + ln)``, 1 where the low-passes are not both > 0."""
     if lc > 0 and ln > 0:
@@ -69,7 +69,7 @@ def _ratio(lc, ln):
     return np.float32(1.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _decided(central, neighbours):
     """The more decided (further from 0.5) of a direction weight and its neighbourhood's mean."""
     if abs(np.float32(0.5) - central) < abs(np.float32(0.5) - neighbours):
@@ -77,7 +77,7 @@ def _decided(central, neighbours):
     return central
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _load_tile(src, black, scale, gain_map, use_map, ty, tx, cols, cfa):
     """cfa[i, j] = normalised src[mirror(ty - MARGIN + i), mirror(tx - MARGIN + j)];
     ``cols`` (int64, one per tile column) is scratch for the mirrored column indices."""
@@ -98,17 +98,16 @@ def _load_tile(src, black, scale, gain_map, use_map, ty, tx, cols, cfa):
                 row[j] = _value(src, sy, cols[j], black, scale, gain_map, use_map)
 
 
-@njit(cache=True)
-def _rcd_tile(cfa, site_ch, vhpf, hhpf, lpf, phpf, qhpf, vh, pq, green, other):
-    """Steps 1 to 4 on one tile (local coordinates, even origin). Fills ``green`` everywhere
-    ``other`` (the missing non-green colour) at red and blue sites, for rows and columns
-    ``[MARGIN - 3, size - MARGIN + 3)`` at least."""
+@njit(cache=True, error_model="numpy")
+def _filters(cfa, site_ch, vhpf, hhpf, lpf, phpf, qhpf):
+    """Steps 1.1 and 2 on one tile (local coordinates, even origin): the squared directional
+    high-passes (vertical and horizontal everywhere, diagonal at red and blue sites) and the
+    low-pass at red and blue sites, for rows and columns ``[3, size - 3)``."""
     lh, lw = cfa.shape
     three = np.float32(3.0)
     six = np.float32(6.0)
     half = np.float32(0.5)
     quarter = np.float32(0.25)
-    one = np.float32(1.0)
     # step 1.1 and 2: high-passes and the low-pass
     for y in range(3, lh - 3):
         ry = (y & 1) << 1
@@ -131,7 +130,13 @@ def _rcd_tile(cfa, site_ch, vhpf, hhpf, lpf, phpf, qhpf, vh, pq, green, other):
                 - three * (cfa[y - 2, x + 2] + cfa[y + 2, x - 2]) + six * c0
             phpf[y, x] = p * p
             qhpf[y, x] = q * q
-    # step 1.2: directional discrimination, V/H everywhere, P/Q at red and blue sites
+
+
+@njit(cache=True, error_model="numpy")
+def _directions(site_ch, vhpf, hhpf, phpf, qhpf, vh, pq):
+    """Step 1.2: the directional discrimination ``VH`` everywhere and ``PQ`` at red and blue
+    sites, for rows and columns ``[4, size - 4)``."""
+    lh, lw = vh.shape
     for y in range(4, lh - 4):
         ng = 1 if site_ch[(y & 1) << 1] == 1 else 0
         for x in range(4, lw - 4):
@@ -142,7 +147,15 @@ def _rcd_tile(cfa, site_ch, vhpf, hhpf, lpf, phpf, qhpf, vh, pq, green, other):
             ps = max(_EPSSQ, phpf[y - 1, x - 1] + phpf[y, x] + phpf[y + 1, x + 1])
             qs = max(_EPSSQ, qhpf[y - 1, x + 1] + qhpf[y, x] + qhpf[y + 1, x - 1])
             pq[y, x] = ps / (ps + qs)
-    # step 3: green at red and blue sites (green sites keep theirs)
+
+
+@njit(cache=True, error_model="numpy")
+def _green(cfa, site_ch, lpf, vh, green):
+    """Step 3: green at red and blue sites (green sites keep theirs), for rows and columns
+    ``[4, size - 4)`` (valid from 5)."""
+    lh, lw = cfa.shape
+    quarter = np.float32(0.25)
+    one = np.float32(1.0)
     for y in range(4, lh - 4):
         ng = 1 if site_ch[(y & 1) << 1] == 1 else 0
         for x in range(4 + (1 - ng), lw - 4, 2):
@@ -173,7 +186,15 @@ def _rcd_tile(cfa, site_ch, vhpf, hhpf, lpf, phpf, qhpf, vh, pq, green, other):
                 quarter * (vh[y - 1, x - 1] + vh[y - 1, x + 1] + vh[y + 1, x - 1] + vh[y + 1, x + 1]),
             )
             green[y, x] = disc * h_est + (one - disc) * v_est
-    # step 4: red at blue and blue at red, along the diagonals
+
+
+@njit(cache=True, error_model="numpy")
+def _red_blue(cfa, site_ch, pq, green, other):
+    """Step 4: red at blue and blue at red (``other``), along the diagonals, for rows and
+    columns ``[6, size - 6)``."""
+    lh, lw = cfa.shape
+    quarter = np.float32(0.25)
+    one = np.float32(1.0)
     for y in range(6, lh - 6):
         ng = 1 if site_ch[(y & 1) << 1] == 1 else 0
         for x in range(6 + ng, lw - 6, 2):
@@ -199,7 +220,7 @@ def _rcd_tile(cfa, site_ch, vhpf, hhpf, lpf, phpf, qhpf, vh, pq, green, other):
             other[y, x] = g0 + (one - disc) * p_est + disc * q_est
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _cardinal_estimate(g0, dn, ds, dw, de, cn, cs, cn3, cs3, cw, ce, cw3, ce3, gn1, gs1, gw1, ge1, disc):
     """Step 5 for one colour at a green site ``g0``: ``d*`` the green differences to the
     greens two pixels away, ``c*`` / ``c*3`` the colour one / three pixels away, ``g*1`` the
@@ -217,7 +238,7 @@ def _cardinal_estimate(g0, dn, ds, dw, de, cn, cs, cn3, cs3, cw, ce, cw3, ce3, g
     return g0 + (np.float32(1.0) - disc) * v_est + disc * h_est
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rcd_tile_rgb(cfa, site_ch, vh, green, other, rgb):
     """Step 5: red and blue at green sites; fills the tile's planar ``rgb`` (3 x size x size) for
     rows and columns ``[STEP5_REACH, size - STEP5_REACH)``."""
@@ -270,7 +291,7 @@ def _rcd_tile_rgb(cfa, site_ch, vh, green, other, rgb):
             )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _directional_mean(a, b, y, x, d):
     """Mean of ``a - b`` over the 3 pixels through (y, x) along each axis, mixed with the
     horizontal weight ``d``."""
@@ -279,7 +300,7 @@ def _directional_mean(a, b, y, x, d):
     return np.float32(1.0 / 3.0) * (d * dh + (np.float32(1.0) - d) * dv)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _refine_red_blue_sites(site_ch, vh, rgb, lo, green):
     """One refining sub-step at the red and blue sites of rows / columns ``[lo, size - lo)``:
     green from the difference to the site's own colour (``green``), else the site's missing
@@ -288,19 +309,42 @@ def _refine_red_blue_sites(site_ch, vh, rgb, lo, green):
     lw = rgb.shape[2]
     for y in range(lo, lh - lo):
         ry = (y & 1) << 1
-        for x in range(lo, lw - lo):
-            own = site_ch[ry | (x & 1)]
-            if own == 1:
-                continue
-            d = vh[y, x]
-            if green:
-                rgb[1, y, x] = rgb[own, y, x] - _directional_mean(rgb[own], rgb[1], y, x, d)
-            else:
-                c = 2 - own
-                rgb[c, y, x] = rgb[own, y, x] + _directional_mean(rgb[c], rgb[own], y, x, d)
+        ng = 1 if site_ch[ry] == 1 else 0  # column parity of the red / blue sites of this row
+        own = site_ch[ry | ng]
+        po = rgb[own]
+        pg = rgb[1]
+        pc = rgb[2 - own]
+        vy = vh[y]
+        x0 = lo + ((lo + ng) & 1)
+        if green:
+            for x in range(x0, lw - lo, 2):
+                pg[y, x] = po[y, x] - _directional_mean(po, pg, y, x, vy[x])
+        else:
+            for x in range(x0, lw - lo, 2):
+                pc[y, x] = po[y, x] + _directional_mean(pc, po, y, x, vy[x])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _refine_green_sites(site_ch, rgb, lo):
+    """The refining sub-step at the green sites of rows / columns ``[lo, size - lo)``: red and
+    blue from the colour differences of the two neighbours that carry each."""
+    lh = rgb.shape[1]
+    lw = rgb.shape[2]
+    half = np.float32(0.5)
+    for y in range(lo, lh - lo):
+        ry = (y & 1) << 1
+        ng = 1 if site_ch[ry] == 1 else 0
+        hc = site_ch[ry | ng]  # colour of the horizontal neighbours of this row's green sites
+        ph = rgb[hc]
+        pv = rgb[2 - hc]
+        pg = rgb[1]
+        for x in range(lo + ((lo + ng + 1) & 1), lw - lo, 2):
+            g0 = pg[y, x]
+            ph[y, x] = g0 + half * (ph[y, x - 1] - pg[y, x - 1] + ph[y, x + 1] - pg[y, x + 1])
+            pv[y, x] = g0 + half * (pv[y - 1, x] - pg[y - 1, x] + pv[y + 1, x] - pg[y + 1, x])
+
+
+@njit(cache=True, error_model="numpy")
 def _refine_tile(site_ch, vh, rgb, passes):
     """Menon et al. 2007's refining step, ``passes`` times, in place on the tile's planar ``rgb``,
     with RCD's soft vertical / horizontal weight ``vh`` (1: horizontal) in place of Menon's hard
@@ -309,39 +353,40 @@ def _refine_tile(site_ch, vh, rgb, passes):
     colour differences of the two neighbours that carry them; (c) red at blue and blue at red from
     the red - blue difference averaged along the direction. Each sub-step reads one pixel around,
     so a pass shrinks the valid region by 3 (sub-steps never read what they write)."""
-    lh = rgb.shape[1]
-    lw = rgb.shape[2]
-    half = np.float32(0.5)
     lo = STEP5_REACH
     for _ in range(passes):
-        lo += 1
-        _refine_red_blue_sites(site_ch, vh, rgb, lo, True)
-        lo += 1
-        for y in range(lo, lh - lo):
-            ry = (y & 1) << 1
-            for x in range(lo, lw - lo):
-                if site_ch[ry | (x & 1)] != 1:
-                    continue
-                hc = site_ch[ry | ((x + 1) & 1)]  # colour of the horizontal neighbours
-                g0 = rgb[1, y, x]
-                rgb[hc, y, x] = g0 + half * (rgb[hc, y, x - 1] - rgb[1, y, x - 1]
-                                             + rgb[hc, y, x + 1] - rgb[1, y, x + 1])
-                vc = 2 - hc
-                rgb[vc, y, x] = g0 + half * (rgb[vc, y - 1, x] - rgb[1, y - 1, x]
-                                             + rgb[vc, y + 1, x] - rgb[1, y + 1, x])
-        lo += 1
-        _refine_red_blue_sites(site_ch, vh, rgb, lo, False)
+        _refine_red_blue_sites(site_ch, vh, rgb, lo + 1, True)
+        _refine_green_sites(site_ch, rgb, lo + 2)
+        _refine_red_blue_sites(site_ch, vh, rgb, lo + 3, False)
+        lo += 3
+
+
+@njit(cache=True, error_model="numpy")
+def _interleave(rgb, y, x0, n, dst):
+    """dst[3 k + c] = rgb[c, y, x0 + k] for k < n: one tile row as flat interleaved RGB."""
+    r0 = rgb[0, y]
+    r1 = rgb[1, y]
+    r2 = rgb[2, y]
+    for k in range(n):
+        dst[3 * k] = r0[x0 + k]
+        dst[3 * k + 1] = r1[x0 + k]
+        dst[3 * k + 2] = r2[x0 + k]
 
 
 @njit(cache=True, parallel=True)
-def demosaic_rcd(src, black, scale, gain_map, site_ch, passes, out):
-    """RCD demosaic of a raw (uint16) or normalised (float32) H x W mosaic into ``out``
-    (float32 H x W x 3, camera RGB, sensor orientation, unclipped), followed by ``passes``
-    (0 to ``MAX_REFINE_PASSES``) refining passes. ``H, W >= 2``.
+def demosaic_rcd(src, black, scale, gain_map, site_ch, passes, matrix, use_matrix, flip, out, disp):
+    """RCD demosaic of a raw (uint16) or normalised (float32) H x W mosaic, followed by
+    ``passes`` (0 to ``MAX_REFINE_PASSES``) refining passes, written to ``out`` (float32, unclipped)
+    as :func:`isp._kernels.color_orient` writes it: ``matrix @ rgb`` when ``use_matrix``,
+    oriented by ``flip``, with the display codes ``disp`` (:data:`isp._kernels.DisplayCodes`)
+    beside it (``use_matrix`` False, ``flip`` 0 and :data:`isp._kernels.NO_DISPLAY`: camera RGB,
+    H x W x 3, sensor orientation). ``H, W >= 2``.
 
     Values are normalised on load as in :func:`isp._kernels.normalize_mosaic`
     (``max(v - black, 0) * scale (* gain_map)``). Tiles of ``TILE`` x ``TILE`` output pixels run in
-    parallel, a band of tiles per thread iteration, with buffers allocated once per band.
+    parallel, a band of tiles per thread iteration, with buffers allocated once per band; each
+    tile's rows are colour converted and stored while in cache (no full-frame camera-RGB
+    intermediate).
     """
     h, w = src.shape
     use_map = gain_map.shape[0] > 0
@@ -363,21 +408,19 @@ def demosaic_rcd(src, black, scale, gain_map, site_ch, passes, out):
         other = np.zeros((size, size), np.float32)
         rgb = np.zeros((3, size, size), np.float32)
         cols = np.zeros(size, np.int64)
+        rgbrow = np.empty(3 * TILE, np.float32)
         for bj in range(ntx):
             # every tile is computed full size (past the image's end on mirrored data, which
             # keeps the buffers contiguous and the loops fixed); only its inside is stored
             tx = bj * TILE
             tw = min(TILE, w - tx)
             _load_tile(src, black, scale, gain_map, use_map, ty, tx, cols, cfa)
-            _rcd_tile(cfa, site_ch, vhpf, hhpf, lpf, phpf, qhpf, vh, pq, green, other)
+            _filters(cfa, site_ch, vhpf, hhpf, lpf, phpf, qhpf)
+            _directions(site_ch, vhpf, hhpf, phpf, qhpf, vh, pq)
+            _green(cfa, site_ch, lpf, vh, green)
+            _red_blue(cfa, site_ch, pq, green, other)
             _rcd_tile_rgb(cfa, site_ch, vh, green, other, rgb)
             _refine_tile(site_ch, vh, rgb, passes)
             for i in range(th):
-                o = out[ty + i]
-                r0 = rgb[0, MARGIN + i]
-                r1 = rgb[1, MARGIN + i]
-                r2 = rgb[2, MARGIN + i]
-                for j in range(tw):
-                    o[tx + j, 0] = r0[MARGIN + j]
-                    o[tx + j, 1] = r1[MARGIN + j]
-                    o[tx + j, 2] = r2[MARGIN + j]
+                _interleave(rgb, MARGIN + i, MARGIN, tw, rgbrow)
+                _store_segment(rgbrow, ty + i, tx, tw, h, w, matrix, use_matrix, flip, out, disp)
