@@ -753,16 +753,17 @@ def _clip_unit(src, dst):
 
 
 @njit(cache=True)
-def _split_exponent(xbits, exps, mbits):
-    """x = 2^e * m, m in [sqrt(1/2), sqrt(2)): e into ``exps``, the float32 bits of m into
-    ``mbits`` (``xbits``: the bits of x >= 0)."""
-    for i in range(xbits.shape[0]):
-        b = xbits[i]
+def _split_exponent(bits, exps):
+    """x = 2^e * m, m in [sqrt(1/2), sqrt(2)): e into ``exps``, and ``bits`` (the float32 bits of
+    x >= 0) replaced in place by those of m (one array read and written at the same index, so
+    the loop vectorises without an aliasing check)."""
+    for i in range(bits.shape[0]):
+        b = bits[i]
         e = ((b >> 23) & 0xFF) - 127
         mb = (b & 0x7FFFFF) | 0x3F800000
         above = np.int32(mb > 0x3FB504F3)  # m > sqrt(2): halve it
         exps[i] = e + above
-        mbits[i] = mb - (above << 23)
+        bits[i] = mb - (above << 23)
 
 
 @njit(cache=True, error_model="numpy")
@@ -807,7 +808,7 @@ def _power_block(x, p, exps, y):
         v = x[i]
         y[i] = v * lift if v < small else v
     ybits = y.view(np.int32)
-    _split_exponent(ybits, exps, ybits)
+    _split_exponent(ybits, exps)
     for i in range(x.shape[0]):
         exps[i] -= np.int32(64) if x[i] < small else np.int32(0)
     _pow_fraction(exps, y, np.float32(p))
