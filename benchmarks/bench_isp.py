@@ -13,8 +13,8 @@
    colour-demosaicing's Malvar 2004 and Menon 2007 where that package is installed
    (``pip install "rawcomplete[bench]"``). ``--quick``: 6 Kodak images, centre crops 256 x 256.
 2. Demosaic speed at 24 MP (decode excluded on both sides: ``isp.develop`` on a frame already
-   read, rawpy ``postprocess`` on a file already opened and unpacked), as ratios to rawpy AHD;
-   and the display path: develop with ``display_codes="uint16"`` (sRGB codes written in the
+   read, rawpy ``postprocess`` on a file already opened and unpacked), as ratios to rawpy AHD,
+   ours and AHD in interleaved rounds (median of the per-round ratios); and the display path: develop with ``display_codes="uint16"`` (sRGB codes written in the
    develop pass) and develop + ``display_as("uint16")`` (one extra pass) against develop to
    linear alone.
 3. ``isp.develop`` from file against rawpy LINEAR and a plain numpy/scipy ISP on a synthetic 24 MP

@@ -87,6 +87,13 @@ def _decided(central, neighbours):
     return central
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _decided_at(w0, wm1, wp1, x):
+    """:func:`_decided` of the weight ``w0[x]`` and the mean of its four diagonal neighbours
+    (``wm1`` / ``wp1``: the weight's rows above / below)."""
+    return _decided(w0[x], np.float32(0.25) * (wm1[x - 1] + wm1[x + 1] + wp1[x - 1] + wp1[x + 1]))
+
+
 @njit(cache=True, error_model="numpy")
 def _load_tile(src, black, scale, gain_map, use_map, ty, tx, cols, cfa):
     """cfa[i, j] = normalised src[mirror(ty - MARGIN + i), mirror(tx - MARGIN + j)];
@@ -121,13 +128,8 @@ def _filters(cfa, vhpf, hhpf, lpf, phpf, qhpf):
     # step 1.1 and 2: high-passes and the low-pass, at every pixel (a loop the compiler
     # vectorises; the diagonal ones are only read at red and blue sites)
     for y in range(3, lh - 3):
-        cfa0 = cfa[y]
-        cfam1 = cfa[y - 1]
-        cfam2 = cfa[y - 2]
-        cfam3 = cfa[y - 3]
-        cfap1 = cfa[y + 1]
-        cfap2 = cfa[y + 2]
-        cfap3 = cfa[y + 3]
+        cfa0, cfam1, cfam2, cfam3 = cfa[y], cfa[y - 1], cfa[y - 2], cfa[y - 3]
+        cfap1, cfap2, cfap3 = cfa[y + 1], cfa[y + 2], cfa[y + 3]
         hhpf0 = hhpf[y]
         lpf0 = lpf[y]
         phpf0 = phpf[y]
@@ -159,17 +161,11 @@ def _directions(vhpf, hhpf, phpf, qhpf, vh, pq):
     lh, lw = vh.shape
     for y in range(4, lh - 4):
         hhpf0 = hhpf[y]
-        phpf0 = phpf[y]
-        phpfm1 = phpf[y - 1]
-        phpfp1 = phpf[y + 1]
+        phpf0, phpfm1, phpfp1 = phpf[y], phpf[y - 1], phpf[y + 1]
         pq0 = pq[y]
-        qhpf0 = qhpf[y]
-        qhpfm1 = qhpf[y - 1]
-        qhpfp1 = qhpf[y + 1]
+        qhpf0, qhpfm1, qhpfp1 = qhpf[y], qhpf[y - 1], qhpf[y + 1]
         vh0 = vh[y]
-        vhpf0 = vhpf[y]
-        vhpfm1 = vhpf[y - 1]
-        vhpfp1 = vhpf[y + 1]
+        vhpf0, vhpfm1, vhpfp1 = vhpf[y], vhpf[y - 1], vhpf[y + 1]
         for i in range(lw - 2 * 4):  # from 0, so indices are known >= 0 (no gathers)
             x = i + 4
             vs = max(_EPSSQ, vhpfm1[x] + vhpf0[x] + vhpfp1[x])
@@ -185,27 +181,16 @@ def _green(cfa, site_ch, lpf, vh, green):
     """Step 3: green at red and blue sites (green sites keep theirs), for rows and columns
     ``[4, size - 4)`` (valid from 5)."""
     lh, lw = cfa.shape
-    quarter = np.float32(0.25)
     one = np.float32(1.0)
     for y in range(4, lh - 4):
         ng = 1 if site_ch[(y & 1) << 1] == 1 else 0
         # every pixel is estimated and green sites keep their own: a loop that vectorises
-        cfa0 = cfa[y]
-        cfam1 = cfa[y - 1]
-        cfam2 = cfa[y - 2]
-        cfam3 = cfa[y - 3]
-        cfam4 = cfa[y - 4]
-        cfap1 = cfa[y + 1]
-        cfap2 = cfa[y + 2]
-        cfap3 = cfa[y + 3]
+        cfa0, cfam1, cfam2, cfam3 = cfa[y], cfa[y - 1], cfa[y - 2], cfa[y - 3]
+        cfam4, cfap1, cfap2, cfap3 = cfa[y - 4], cfa[y + 1], cfa[y + 2], cfa[y + 3]
         cfap4 = cfa[y + 4]
         green0 = green[y]
-        lpf0 = lpf[y]
-        lpfm2 = lpf[y - 2]
-        lpfp2 = lpf[y + 2]
-        vh0 = vh[y]
-        vhm1 = vh[y - 1]
-        vhp1 = vh[y + 1]
+        lpf0, lpfm2, lpfp2 = lpf[y], lpf[y - 2], lpf[y + 2]
+        vh0, vhm1, vhp1 = vh[y], vh[y - 1], vh[y + 1]
         for i in range(lw - 2 * 4):  # from 0, so indices are known >= 0 (no gathers)
             x = i + 4
             c0 = cfa0[x]
@@ -228,10 +213,7 @@ def _green(cfa, site_ch, lpf, vh, green):
             e_est = ge * _ratio(lc, lpf0[x + 2])
             v_est = (s_grad * n_est + n_grad * s_est) / (n_grad + s_grad)
             h_est = (w_grad * e_est + e_grad * w_est) / (e_grad + w_grad)
-            disc = _decided(
-                vh0[x],
-                quarter * (vhm1[x - 1] + vhm1[x + 1] + vhp1[x - 1] + vhp1[x + 1]),
-            )
+            disc = _decided_at(vh0, vhm1, vhp1, x)
             green0[x] = disc * h_est + (one - disc) * v_est if (x & 1) == ng else c0
 
 
@@ -240,23 +222,14 @@ def _red_blue(cfa, pq, green, other):
     """Step 4: red at blue and blue at red (``other``, meaningful at red and blue sites), along
     the diagonals, for rows and columns ``[6, size - 6)``."""
     lh, lw = cfa.shape
-    quarter = np.float32(0.25)
     one = np.float32(1.0)
     for y in range(6, lh - 6):
         # every pixel (only red and blue sites are read): a loop that vectorises
-        cfam1 = cfa[y - 1]
-        cfam3 = cfa[y - 3]
-        cfap1 = cfa[y + 1]
-        cfap3 = cfa[y + 3]
-        green0 = green[y]
-        greenm1 = green[y - 1]
-        greenm2 = green[y - 2]
-        greenp1 = green[y + 1]
+        cfam1, cfam3, cfap1, cfap3 = cfa[y - 1], cfa[y - 3], cfa[y + 1], cfa[y + 3]
+        green0, greenm1, greenm2, greenp1 = green[y], green[y - 1], green[y - 2], green[y + 1]
         greenp2 = green[y + 2]
         other0 = other[y]
-        pq0 = pq[y]
-        pqm1 = pq[y - 1]
-        pqp1 = pq[y + 1]
+        pq0, pqm1, pqp1 = pq[y], pq[y - 1], pq[y + 1]
         for i in range(lw - 2 * 6):  # from 0, so indices are known >= 0 (no gathers)
             x = i + 6
             g0 = green0[x]
@@ -264,10 +237,7 @@ def _red_blue(cfa, pq, green, other):
             cne = cfam1[x + 1]
             csw = cfap1[x - 1]
             cse = cfap1[x + 1]
-            disc = _decided(
-                pq0[x],
-                quarter * (pqm1[x - 1] + pqm1[x + 1] + pqp1[x - 1] + pqp1[x + 1]),
-            )
+            disc = _decided_at(pq0, pqm1, pqp1, x)
             nw_grad = _EPS + abs(cnw - cse) + abs(cnw - cfam3[x - 3]) + abs(g0 - greenm2[x - 2])
             ne_grad = _EPS + abs(cne - csw) + abs(cne - cfam3[x + 3]) + abs(g0 - greenm2[x + 2])
             sw_grad = _EPS + abs(cne - csw) + abs(csw - cfap3[x - 3]) + abs(g0 - greenp2[x - 2])
@@ -307,9 +277,7 @@ def _step5_estimate(x, cfa0, cfam2, cfap2, col_m1, col_p1, col_m3, col_p3, row_c
     where the mosaic has it, else step 4's "other"). Names ending in ``m<k>`` / ``p<k>``: the
     rows k above / below."""
     g0 = cfa0[x]
-    disc = _decided(
-        vh0[x], np.float32(0.25) * (vhm1[x - 1] + vhm1[x + 1] + vhp1[x - 1] + vhp1[x + 1])
-    )
+    disc = _decided_at(vh0, vhm1, vhp1, x)
     return _cardinal_estimate(
         g0, g0 - cfam2[x], g0 - cfap2[x], g0 - cfa0[x - 2], g0 - cfa0[x + 2],
         col_m1[x], col_p1[x], col_m3[x], col_p3[x],
@@ -335,7 +303,8 @@ def _rcd_tile_rgb(cfa, site_ch, vh, green, other, rgb):
         cfa0, cfam1, cfam2, cfam3 = cfa[y], cfa[y - 1], cfa[y - 2], cfa[y - 3]
         cfap1, cfap2, cfap3 = cfa[y + 1], cfa[y + 2], cfa[y + 3]
         greenm1, green0, greenp1 = green[y - 1], green[y], green[y + 1]
-        other0, otherm1, otherm3, otherp1, otherp3 = other[y], other[y - 1], other[y - 3], other[y + 1], other[y + 3]
+        other0, otherm1, otherm3 = other[y], other[y - 1], other[y - 3]
+        otherp1, otherp3 = other[y + 1], other[y + 3]
         vhm1, vh0, vhp1 = vh[y - 1], vh[y], vh[y + 1]
         dst = rgb[1, y]
         for i in range(n):
@@ -497,7 +466,8 @@ def _demosaic_rcd(src, black, scale, gain_map, site_ch, passes, matrix, use_matr
                 _refine_tile(site_ch, vh, rgb, passes, tmp)
                 for i in range(th):
                     _interleave(rgb, MARGIN + i, MARGIN, tw, rgbrow)
-                    _store_segment(rgbrow, ty + i, tx, tw, h, w, matrix, use_matrix, flip, out, disp)
+                    _store_segment(rgbrow, ty + i, tx, tw, h, w, matrix, use_matrix, flip, out,
+                                   disp)
 
 
 def demosaic_rcd(src, black, scale, gain_map, site_ch, passes, matrix, use_matrix, flip, out, disp):
