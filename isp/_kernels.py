@@ -304,64 +304,73 @@ def _demosaic_row(y, h, w, site_ch, up, cur, dn, pix, rgbrow):
 
 @njit(cache=True)
 def _store_row(rgbrow, y, h, w, matrix, use_matrix, flip, out, disp):
-    """Write one sensor row (flat interleaved RGB) into the oriented output, colour converted,
-    and, when ``disp`` (a :data:`DisplayCodes`) has codes, its display codes too: encoded and
-    quantised exactly as :func:`encode_transfer` does, while the row is in cache."""
-    _store_linear_row(rgbrow, y, h, w, matrix, use_matrix, flip, out)
+    """Write one sensor row (flat interleaved RGB) into the oriented output: see
+    :func:`_store_segment`."""
+    _store_segment(rgbrow, y, 0, w, h, w, matrix, use_matrix, flip, out, disp)
+
+
+@njit(cache=True)
+def _store_segment(rgbrow, y, x0, n, h, w, matrix, use_matrix, flip, out, disp):
+    """Write sensor pixels (y, x0 .. x0 + n - 1) of an h x w mosaic, given as flat interleaved
+    RGB ``rgbrow`` (length >= 3 n), into the oriented output, colour converted, and, when
+    ``disp`` (a :data:`DisplayCodes`) has codes, their display codes too: encoded and quantised
+    exactly as :func:`encode_transfer` does, while the segment is in cache."""
+    _store_linear_segment(rgbrow, y, x0, n, h, w, matrix, use_matrix, flip, out)
     codes = disp.codes
     if codes.shape[0] == 0:
         return
     if flip == 0:
-        conv = out[y].reshape(3 * w)
+        conv = out[y, x0:x0 + n].reshape(3 * n)
     else:
-        conv = np.empty(3 * w, np.float32)
-        for x in range(w):
-            oy, ox = _dest(y, x, h, w, flip)
-            conv[3 * x] = out[oy, ox, 0]
-            conv[3 * x + 1] = out[oy, ox, 1]
-            conv[3 * x + 2] = out[oy, ox, 2]
-    enc = np.empty(3 * w, np.float32)
+        conv = np.empty(3 * n, np.float32)
+        for k in range(n):
+            oy, ox = _dest(y, x0 + k, h, w, flip)
+            conv[3 * k] = out[oy, ox, 0]
+            conv[3 * k + 1] = out[oy, ox, 1]
+            conv[3 * k + 2] = out[oy, ox, 2]
+    enc = np.empty(3 * n, np.float32)
     _encode_row(conv, disp.mode, disp.p, enc)
     if flip == 0:
-        _quantise_block(enc, disp.full, codes[y].reshape(3 * w))
+        _quantise_block(enc, disp.full, codes[y, x0:x0 + n].reshape(3 * n))
         return
-    row = np.empty(3 * w, codes.dtype)
+    row = np.empty(3 * n, codes.dtype)
     _quantise_block(enc, disp.full, row)
-    for x in range(w):
-        oy, ox = _dest(y, x, h, w, flip)
-        codes[oy, ox, 0] = row[3 * x]
-        codes[oy, ox, 1] = row[3 * x + 1]
-        codes[oy, ox, 2] = row[3 * x + 2]
+    for k in range(n):
+        oy, ox = _dest(y, x0 + k, h, w, flip)
+        codes[oy, ox, 0] = row[3 * k]
+        codes[oy, ox, 1] = row[3 * k + 1]
+        codes[oy, ox, 2] = row[3 * k + 2]
 
 
 @njit(cache=True)
-def _store_linear_row(rgbrow, y, h, w, matrix, use_matrix, flip, out):
-    """Write one sensor row (flat interleaved RGB) into the oriented output, colour converted."""
+def _store_linear_segment(rgbrow, y, x0, n, h, w, matrix, use_matrix, flip, out):
+    """Write sensor pixels (y, x0 .. x0 + n - 1) (flat interleaved RGB) into the oriented output,
+    colour converted."""
     if flip == 0 and not use_matrix:
         o = out[y]
-        for x in range(w):
-            o[x, 0] = rgbrow[3 * x]
-            o[x, 1] = rgbrow[3 * x + 1]
-            o[x, 2] = rgbrow[3 * x + 2]
+        for k in range(n):
+            o[x0 + k, 0] = rgbrow[3 * k]
+            o[x0 + k, 1] = rgbrow[3 * k + 1]
+            o[x0 + k, 2] = rgbrow[3 * k + 2]
         return
     m00, m01, m02 = matrix[0, 0], matrix[0, 1], matrix[0, 2]
     m10, m11, m12 = matrix[1, 0], matrix[1, 1], matrix[1, 2]
     m20, m21, m22 = matrix[2, 0], matrix[2, 1], matrix[2, 2]
     if flip == 0:
         o = out[y]
-        for x in range(w):
-            r = rgbrow[3 * x]
-            g = rgbrow[3 * x + 1]
-            b = rgbrow[3 * x + 2]
-            o[x, 0] = m00 * r + m01 * g + m02 * b
-            o[x, 1] = m10 * r + m11 * g + m12 * b
-            o[x, 2] = m20 * r + m21 * g + m22 * b
+        for k in range(n):
+            r = rgbrow[3 * k]
+            g = rgbrow[3 * k + 1]
+            b = rgbrow[3 * k + 2]
+            o[x0 + k, 0] = m00 * r + m01 * g + m02 * b
+            o[x0 + k, 1] = m10 * r + m11 * g + m12 * b
+            o[x0 + k, 2] = m20 * r + m21 * g + m22 * b
         return
-    for x in range(w):
-        r = rgbrow[3 * x]
-        g = rgbrow[3 * x + 1]
-        b = rgbrow[3 * x + 2]
-        oy, ox = _dest(y, x, h, w, flip)
+    for k in range(n):
+        r = rgbrow[3 * k]
+        g = rgbrow[3 * k + 1]
+        b = rgbrow[3 * k + 2]
+        oy, ox = _dest(y, x0 + k, h, w, flip)
         if use_matrix:
             out[oy, ox, 0] = m00 * r + m01 * g + m02 * b
             out[oy, ox, 1] = m10 * r + m11 * g + m12 * b
@@ -744,16 +753,17 @@ def _clip_unit(src, dst):
 
 
 @njit(cache=True)
-def _split_exponent(xbits, exps, mbits):
-    """x = 2^e * m, m in [sqrt(1/2), sqrt(2)): e into ``exps``, the float32 bits of m into
-    ``mbits`` (``xbits``: the bits of x >= 0)."""
-    for i in range(xbits.shape[0]):
-        b = xbits[i]
+def _split_exponent(bits, exps):
+    """x = 2^e * m, m in [sqrt(1/2), sqrt(2)): e into ``exps``, and ``bits`` (the float32 bits of
+    x >= 0) replaced in place by those of m (one array read and written at the same index, so
+    the loop vectorises without an aliasing check)."""
+    for i in range(bits.shape[0]):
+        b = bits[i]
         e = ((b >> 23) & 0xFF) - 127
         mb = (b & 0x7FFFFF) | 0x3F800000
         above = np.int32(mb > 0x3FB504F3)  # m > sqrt(2): halve it
         exps[i] = e + above
-        mbits[i] = mb - (above << 23)
+        bits[i] = mb - (above << 23)
 
 
 @njit(cache=True, error_model="numpy")
@@ -798,7 +808,7 @@ def _power_block(x, p, exps, y):
         v = x[i]
         y[i] = v * lift if v < small else v
     ybits = y.view(np.int32)
-    _split_exponent(ybits, exps, ybits)
+    _split_exponent(ybits, exps)
     for i in range(x.shape[0]):
         exps[i] -= np.int32(64) if x[i] < small else np.int32(0)
     _pow_fraction(exps, y, np.float32(p))

@@ -30,6 +30,7 @@ RCD_PASSES = {"rcd": 0, "rcd_refined": 2}
 _EMPTY_MAP = np.zeros((0, 0), np.float32)
 _NO_BLACK = np.zeros(4, np.float32)
 _UNIT = np.ones(4, np.float32)
+_IDENTITY = np.eye(3, dtype=np.float32)
 
 
 def _float_mosaic(mosaic: object) -> np.ndarray:
@@ -72,6 +73,7 @@ def demosaic_rcd(mosaic: np.ndarray, cfa: CFAOrder = "RGGB", *, refine: int = 0)
     >>> bool(np.allclose(demosaic_rcd(m, "GBRG"), 0.5))
     True
     """
+    from ._kernels import NO_DISPLAY
     from ._rcd_kernels import MAX_REFINE_PASSES
     from ._rcd_kernels import demosaic_rcd as kernel
 
@@ -84,7 +86,7 @@ def demosaic_rcd(mosaic: np.ndarray, cfa: CFAOrder = "RGGB", *, refine: int = 0)
 
         return demosaic_bilinear(src, cfa)
     out = np.empty(src.shape + (3,), np.float32)
-    kernel(src, _NO_BLACK, _UNIT, _EMPTY_MAP, site_ch, int(refine), out)
+    kernel(src, _NO_BLACK, _UNIT, _EMPTY_MAP, site_ch, int(refine), _IDENTITY, False, 0, out, NO_DISPLAY)
     return out
 
 

@@ -22,7 +22,8 @@ How the stages are fused is decided per call:
   OpcodeList3 gains each demosaiced row before the median ring reads it.
 * ``demosaic="rcd" | "rcd_refined"``: the tiled RCD kernel normalises (black level, gains) as its
   tiles load (OpcodeList2 gains applied to a normalised mosaic first), OpcodeList3 gains multiply
-  its camera RGB, then one pass does median (if any), colour, orientation and display codes.
+  its camera RGB, then one pass does median (if any), colour, orientation and display codes;
+  with neither, the RCD kernel stores each tile colour converted and oriented itself.
 * An automatic white balance ("gray_world", "white_world") measures the shaded mosaic, so with
   OpcodeList2 gains that mosaic is normalised and shaded once (``LensShading.apply_to_mosaic``)
   and the demosaic reads it instead.
@@ -187,22 +188,27 @@ def _resolve_config(config: ISPConfig | None, fields: dict[str, Any]) -> ISPConf
     return config.replace(**fields) if fields else config
 
 
-def _demosaic_camera_rgb(src, black, scale, gain_map, site_ch, algorithm):
+def _demosaic_camera_rgb(src, black, scale, gain_map, site_ch, algorithm, store=None):
     """float32 H x W x 3 camera RGB of a raw or normalised mosaic by a non-bilinear algorithm,
-    the levels ``max(v - black, 0) * scale (* gain_map)`` applied as the tiles load."""
+    the levels ``max(v - black, 0) * scale (* gain_map)`` applied as the tiles load; or, given
+    ``store`` = (use_matrix, matrix, flip, out, display) from :func:`_output_buffers`, written
+    there colour converted and oriented, with its display codes, in the same pass."""
+    from . import _kernels
     from ._rcd_kernels import demosaic_rcd
     from .demosaic import RCD_PASSES
 
     h, w = src.shape
-    rgb = np.empty((h, w, 3), np.float32)
+    if store is None:
+        store = (False, np.eye(3, dtype=np.float32), 0, np.empty((h, w, 3), np.float32),
+                 _kernels.NO_DISPLAY)
+    use_matrix, matrix, flip, out, display = store
     if min(h, w) < 2:  # no CFA phase to mirror: bilinear (LibRaw's border rule) instead
-        from . import _kernels
-
-        _kernels.demosaic_banded(src, black, scale, gain_map, site_ch, np.eye(3, dtype=np.float32),
-                                 False, 0, rgb)
-        return rgb
-    demosaic_rcd(src, black, scale, gain_map, site_ch, RCD_PASSES[algorithm], rgb)
-    return rgb
+        _kernels.demosaic_banded(src, black, scale, gain_map, site_ch, matrix, use_matrix, flip, out,
+                                 display=display)
+        return out
+    demosaic_rcd(src, black, scale, gain_map, site_ch, RCD_PASSES[algorithm], matrix, use_matrix,
+                 flip, out, display)
+    return out
 
 
 def _output_buffers(frame: RawFrame, cfg: ISPConfig):
@@ -436,10 +442,14 @@ def develop(
             src_map = _EMPTY_MAP
             scale = site_gain.astype(np.float32)
             src_black = np.zeros(4, np.float32)
-        rgb = _demosaic_camera_rgb(src, src_black, scale, src_map, site_ch, cfg.demosaic)
-        if shading is not None and shading.rgb_ops:
-            shading.apply_to_rgb(rgb, out=rgb)
-        _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
+        if cfg.denoise == "off" and not (shading is not None and shading.rgb_ops):
+            _demosaic_camera_rgb(src, src_black, scale, src_map, site_ch, cfg.demosaic,
+                                 (use_matrix, matrix, flip, out, display))  # colour in the same pass
+        else:
+            rgb = _demosaic_camera_rgb(src, src_black, scale, src_map, site_ch, cfg.demosaic)
+            if shading is not None and shading.rgb_ops:
+                shading.apply_to_rgb(rgb, out=rgb)
+            _color_pass(rgb, cfg, use_matrix, matrix, flip, out, display)
     out, codes = _final_geometry(frame, out, display, cfg)
     extra = {}
     if highlight is not None:
