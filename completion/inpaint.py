@@ -241,14 +241,15 @@ def _downscale_crop(t, hole_t, size):
     return img, m
 
 
-def _exemplar_crop(disp: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def _exemplar_crop(disp: np.ndarray, hole: np.ndarray, **options) -> np.ndarray:
     """Exemplar fill of a crop, (H, W, 3) float32; crops larger than :data:`EXEMPLAR_MAX` are filled
-    at a reduced scale and the fill upscaled (bilinear) into the holes."""
+    at a reduced scale and the fill upscaled (bilinear) into the holes. ``options``: those of
+    :func:`completion.exemplar.exemplar_fill` (a generator's ``EXEMPLAR_OPTIONS``)."""
     from .exemplar import exemplar_fill
 
     h, w = hole.shape
     if max(h, w) <= EXEMPLAR_MAX:
-        return exemplar_fill(disp, hole)
+        return exemplar_fill(disp, hole, **options)
     import torch
     import torch.nn.functional as F
 
@@ -256,7 +257,7 @@ def _exemplar_crop(disp: np.ndarray, hole: np.ndarray) -> np.ndarray:
     size = (max(4, round(h * s)), max(4, round(w * s)))
     t, m = _downscale_crop(torch.from_numpy(np.ascontiguousarray(disp.transpose(2, 0, 1)))[None],
                            torch.from_numpy(hole.astype(np.float32))[None, None], size)
-    small = exemplar_fill(t[0].numpy().transpose(1, 2, 0), m[0, 0].numpy() > 0)
+    small = exemplar_fill(t[0].numpy().transpose(1, 2, 0), m[0, 0].numpy() > 0, **options)
     up = F.interpolate(torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None], size=(h, w),
                        mode="bilinear", align_corners=False)[0].numpy().transpose(1, 2, 0)
     out = disp.copy()
@@ -290,7 +291,10 @@ def _run_gan_threads(crops: list[_Crop], device: str, weights) -> None:
     from .weights import load_generator
 
     model = load_generator(weights, device=device)
-    exemplar = model.config.get("base_fill") == "exemplar"
+    from .model import EXEMPLAR_OPTIONS
+
+    options = EXEMPLAR_OPTIONS.get(str(model.config.get("base_fill")))
+    exemplar = options is not None  # the generator refines an exemplar fill (made here, per crop)
     dev = torch.device(device)
     groups: dict[tuple[int, int], list[tuple[_Crop, int, int]]] = {}
     for c in crops:
@@ -302,7 +306,7 @@ def _run_gan_threads(crops: list[_Crop], device: str, weights) -> None:
             narrow = _narrow_weight(c.hole)
             c.narrow = narrow if narrow[c.hole].max() > 0 else None
         # the full-resolution coarse fill: its known pixels are the crop's
-        full = _exemplar_crop(c.disp, c.hole) if exemplar else c.disp
+        full = _exemplar_crop(c.disp, c.hole, **options) if options is not None else c.disp
         c.base_full = torch.from_numpy(np.ascontiguousarray(full.transpose(2, 0, 1)))[None]
         img = c.base_full
         m = torch.from_numpy(c.hole.astype(np.float32))[None, None]

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .model import BASE_FILLS, EXEMPLAR_OPTIONS
+
 log = logging.getLogger("completion.train")
 
 #: Training mask mix: more thin / medium strokes than LaMa's uniform draw, because the structure they
@@ -66,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path, default=None,
                    help="start the generator from this exported generator.pt (fine-tuning; its config "
                         "sets --base/--blocks); ignored when resuming")
-    p.add_argument("--base-fill", choices=["exemplar", "pullpush"], default="exemplar",
-                   help="coarse fill the generator refines: exemplar (PatchMatch, completion.exemplar) or pull-push")
+    p.add_argument("--base-fill", choices=list(BASE_FILLS), default="exemplar",
+                   help="coarse fill the generator refines: exemplar (PatchMatch, completion.exemplar), exemplar_sharp (its sharper variant, model.EXEMPLAR_OPTIONS) or pull-push")
     p.add_argument("--base", type=int, default=32, help="generator width (channels at 1/2 resolution = 2*base)")
     p.add_argument("--blocks", type=int, default=6, help="number of FFC residual blocks")
     p.add_argument("--d-base", type=int, default=32, help="discriminator width")
@@ -164,10 +166,11 @@ def make_batch(dataset, rng: np.random.Generator, args, device, kind: str | None
     img = torch.from_numpy(imgs)
     mask = torch.from_numpy(masks[:, None].astype(np.float32))
     base = None
-    if getattr(args, "base_fill", "pullpush") == "exemplar":  # computed once per batch, on the CPU
+    options = EXEMPLAR_OPTIONS.get(getattr(args, "base_fill", "pullpush"))
+    if options is not None:  # an exemplar fill: computed once per batch, on the CPU
         from .model import exemplar_fill_batch
 
-        base = exemplar_fill_batch(img * (1 - mask), mask).to(device)
+        base = exemplar_fill_batch(img * (1 - mask), mask, **options).to(device)
     return img.to(device), mask.to(device), base
 
 

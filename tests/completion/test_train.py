@@ -66,9 +66,39 @@ def test_tiny_training_run(tmp_path):
     # fine-tuning starts from an exported generator: step 0 of the new run is that generator
     ft = tmp_path / "ft"
     train(build_parser().parse_args([*argv[:-2], "--device", "cpu", "--out", str(ft), "--init", str(out / "generator.pt"),
-                                     "--max-steps", "2", "--base", "16"]))
+                                     "--max-steps", "2", "--base", "16", "--base-fill", "exemplar_sharp"]))
     g2 = load_generator(ft / "generator.pt")
     assert g2.config["base"] == 8  # the architecture comes from --init, not from --base
+    assert g2.config["base_fill"] == "exemplar_sharp"  # the coarse fill from the command line
+    # inference refines the fill that generator was trained on
+    from completion import inpaint
+
+    rng = np.random.default_rng(1)
+    img = rng.random((48, 48, 3)).astype(np.float32)
+    hole = np.zeros((48, 48), bool)
+    hole[16:30, 18:34] = True
+    done = inpaint(img, hole, method="gan", device="cpu", weights=str(ft / "generator.pt"))
+    assert np.array_equal(done[~hole], img[~hole]) and np.all(np.isfinite(done))
+
+
+def test_sharp_exemplar_base_fill_is_exemplar_fill_with_its_options():
+    import torch
+
+    from completion.exemplar import exemplar_fill
+    from completion.model import BASE_FILLS, EXEMPLAR_OPTIONS, FFCGenerator
+
+    assert BASE_FILLS == ("pullpush", "exemplar", "exemplar_sharp")
+    rng = np.random.default_rng(2)
+    img = rng.random((40, 40, 3)).astype(np.float32)
+    hole = np.zeros((40, 40), bool)
+    hole[12:26, 10:30] = True
+    t_img = torch.from_numpy(img.transpose(2, 0, 1))[None]
+    t_mask = torch.from_numpy(hole.astype(np.float32))[None, None]
+    for name, options in EXEMPLAR_OPTIONS.items():
+        got = FFCGenerator(base=8, blocks=1, base_fill=name).coarse_fill(t_img, t_mask)[0].numpy().transpose(1, 2, 0)
+        np.testing.assert_array_equal(got, exemplar_fill(img, hole, **options))
+    plain = exemplar_fill(img, hole)
+    assert not np.array_equal(plain, exemplar_fill(img, hole, **EXEMPLAR_OPTIONS["exemplar_sharp"]))
 
 
 class _NotData:
