@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,18 @@ def shared_raw_file(shared_raw: Path, name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     return path
+
+
+@contextlib.contextmanager
+def logger_restored(name: str = "rawcomplete") -> Iterator[None]:
+    """Undo what ``runner.cli.main``, called in-process, does to a logger: its handlers (pointed at
+    the captured stderr), level and propagation (off, so caplog elsewhere would see nothing)."""
+    log = logging.getLogger(name)
+    saved = (log.handlers[:], log.level, log.propagate)
+    try:
+        yield
+    finally:
+        log.handlers[:], log.level, log.propagate = saved
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLES_DIR, shared_dir
+from conftest import SAMPLES_DIR, logger_restored, shared_dir
 from pipeline import main
 from runner.check import (
     TOLERANCES,
@@ -41,14 +41,9 @@ PLANT = (slice(100, 132), slice(200, 232))  # rows, columns of the block planted
 
 @pytest.fixture(scope="module", autouse=True)
 def restore_logger():
-    """``main`` points the "rawcomplete" logger at the (captured) stderr and stops its propagation
-    (so caplog elsewhere would see nothing); undo that after this module."""
-    import logging
-
-    log = logging.getLogger("rawcomplete")
-    saved = (log.handlers[:], log.level, log.propagate)
-    yield
-    log.handlers[:], log.level, log.propagate = saved
+    """``main`` reconfigures the "rawcomplete" logger; undo that after this module."""
+    with logger_restored():
+        yield
 
 
 def tree(folder: Path) -> dict[str, str]:

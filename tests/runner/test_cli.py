@@ -54,6 +54,23 @@ def _need_samples(samples_dir: Path) -> None:
             pytest.skip(f"samples/{name} missing: run samples/make_samples.py and samples/make_sample_masks.py")
 
 
+def write_inputs(inp: Path, samples_dir: Path) -> Path:
+    """``inp`` with the GOOD samples (one with its sidecar mask) and ``inp/bad`` with a truncated
+    DNG, an empty NEF, random bytes named .cr2 and a text file; returns ``inp/bad``. Shared by the
+    batch tests here and the local-vs-Dask comparison."""
+    for rel, sample in GOOD.items():
+        (inp / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(samples_dir / sample, inp / rel)
+    shutil.copy(samples_dir / "scene_grbg.mask.png", inp / "scene_grbg.mask.png")
+    bad = inp / "bad"
+    bad.mkdir()
+    (bad / "truncated.dng").write_bytes((samples_dir / "scene_rggb.dng").read_bytes()[:4096])
+    (bad / "empty.nef").write_bytes(b"")
+    (bad / "random.cr2").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    (bad / "notes.txt").write_text("not a raw file\n")
+    return bad
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory, samples_dir):
     """in/ with 3 good RAWs (one with a sidecar mask), 3-4 bad ones and a text file; one run."""
@@ -62,20 +79,11 @@ def batch(tmp_path_factory, samples_dir):
 
     root = tmp_path_factory.mktemp("cli")
     inp = root / "in"
-    for rel, sample in GOOD.items():
-        (inp / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(samples_dir / sample, inp / rel)
-    shutil.copy(samples_dir / "scene_grbg.mask.png", inp / "scene_grbg.mask.png")
-    bad = inp / "bad"
-    bad.mkdir()
+    bad = write_inputs(inp, samples_dir)
     shutil.copy(samples_dir / "scene_rggb.dng", bad / "wrong_mask.dng")  # good RAW, mask of the wrong size
     from runner.png import encode_png
 
     (bad / "wrong_mask.mask.png").write_bytes(encode_png(np.full((10, 20), 255, np.uint8)))
-    (bad / "truncated.dng").write_bytes((samples_dir / "scene_rggb.dng").read_bytes()[:4096])
-    (bad / "empty.nef").write_bytes(b"")
-    (bad / "random.cr2").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
-    (bad / "notes.txt").write_text("not a raw file\n")
     shared = shared_dir()
     unsupported = []  # non-Bayer sensors from ../shared, when present
     for name in ("Sigma_DP2_exiftool_stub.x3f",):  # (the CMYG G1 now develops: test_libraw_fallback)

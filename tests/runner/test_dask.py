@@ -28,18 +28,12 @@ pytest.importorskip("distributed")
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: faults
 from faults import CRASH_ENV, fault_env  # noqa: E402
+from test_cli import _need_samples, write_inputs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-GOOD = {"scene_grbg.dng": "scene_grbg.dng", "sub/Scene_RGGB.DNG": "scene_rggb.dng", "sub/wb_cast.dng": "wb_cast.dng"}
 TIMING_FIELDS = ("seconds", "worker_pid")  # differ between any two runs, whatever runs them
 
 pytestmark = [pytest.mark.slow]
-
-
-def _need_samples(samples_dir: Path) -> None:
-    for name in set(GOOD.values()) | {"scene_grbg.mask.png"}:
-        if not (samples_dir / name).is_file():
-            pytest.skip(f"samples/{name} missing: run samples/make_samples.py and samples/make_sample_masks.py")
 
 
 @pytest.fixture(scope="module")
@@ -123,16 +117,7 @@ def both(tmp_path_factory, samples_dir, clean_env):
     _need_samples(samples_dir)
     root = tmp_path_factory.mktemp("dask")
     inp = root / "local" / "in"
-    for rel, sample in GOOD.items():
-        (inp / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(samples_dir / sample, inp / rel)
-    shutil.copy(samples_dir / "scene_grbg.mask.png", inp / "scene_grbg.mask.png")
-    bad = inp / "bad"
-    bad.mkdir()
-    (bad / "truncated.dng").write_bytes((samples_dir / "scene_rggb.dng").read_bytes()[:4096])
-    (bad / "empty.nef").write_bytes(b"")
-    (bad / "random.cr2").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
-    (bad / "notes.txt").write_text("not a raw file\n")
+    bad = write_inputs(inp, samples_dir)
     shutil.copy(samples_dir / "wb_cast.dng", bad / "crashme.dng")
     shutil.copytree(inp, root / "dask" / "in")
     # The same relative command line in local/ and dask/: records and outputs must come out equal.

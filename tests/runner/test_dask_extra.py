@@ -13,18 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from conftest import logger_restored
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
 def restore_logger():
-    """``runner.cli.main`` points the "rawcomplete" logger at the (captured) stderr; undo that."""
-    import logging
-
-    log = logging.getLogger("rawcomplete")
-    saved = (log.handlers[:], log.level, log.propagate)
-    yield
-    log.handlers[:], log.level, log.propagate = saved
+    """``runner.cli.main`` reconfigures the "rawcomplete" logger; undo that after each test."""
+    with logger_restored():
+        yield
 
 
 @pytest.fixture

@@ -19,18 +19,16 @@ import isp
 from isp.synthetic import write_dng
 from isp.tiff_structure import scan_tiff
 
+from conftest import logger_restored
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
 def _restore_runner_logger():
     """runner.cli.main, called in-process here, configures the "rawcomplete" logger: undo it."""
-    import logging
-
-    log = logging.getLogger("rawcomplete")
-    saved = (log.handlers[:], log.level, log.propagate)
-    yield
-    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
+    with logger_restored():
+        yield
 
 
 # ------------------------------------------------------------------------------------------
