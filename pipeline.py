@@ -583,21 +583,12 @@ class Pipeline:
 
 def _complete_highlights(developed: Any, cfg: CompletionConfig) -> Any:
     """``developed`` with its all-clipped highlights completed in linear light under their lower
-    bound (:func:`completion.highlights.complete_highlights`); display codes recomputed on use."""
-    global _GAN_UNAVAILABLE
-    import completion
+    bound (:func:`completion.highlights.complete_highlights`, whose ``"auto"`` fill needs no
+    weights); display codes recomputed on use."""
     from completion.highlights import complete_highlights
 
-    args = (developed.linear, developed.highlight_mask, developed.highlight_floor, developed.camera_to_output)
-    method = "biharmonic" if cfg.method == "auto" and _GAN_UNAVAILABLE is not None else cfg.method
-    try:
-        linear = complete_highlights(*args, method=method, device=cfg.device)
-    except completion.WeightsError as exc:
-        if method != "auto":
-            raise
-        _GAN_UNAVAILABLE = str(exc)
-        log.warning("GAN weights unavailable (%s); completing highlights with the biharmonic method", exc)
-        linear = complete_highlights(*args, method="biharmonic", device=cfg.device)
+    linear = complete_highlights(developed.linear, developed.highlight_mask, developed.highlight_floor,
+                                 developed.camera_to_output, method=cfg.method, device=cfg.device)
     return dataclasses.replace(developed, linear=linear, codes=None)
 
 

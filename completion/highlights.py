@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import CompletionError, ImageError, MaskError
-from .inpaint import METHODS, inpaint
+from .inpaint import METHODS, _hole_groups, inpaint
 
 #: Fills :func:`complete_highlights` accepts: :func:`completion.inpaint`'s methods, plus
 #: ``"pullpush"``, a smooth multi-scale normalised-average fill per hole group (no solve, linear
@@ -178,7 +178,7 @@ def _pull_push_groups(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     from .exemplar import pull_push
 
     out = image
-    labels, _ = ndimage.label(hole, structure=np.ones((3, 3), bool))
+    labels, _ = _hole_groups(hole)
     h, w = hole.shape
     for i, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         gy = max(PULLPUSH_MARGIN, ys.stop - ys.start)

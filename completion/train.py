@@ -36,8 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import BASE_FILLS, EXEMPLAR_OPTIONS
-
 log = logging.getLogger("completion.train")
 
 #: Training mask mix: more thin / medium strokes than LaMa's uniform draw, because the structure they
@@ -50,6 +48,7 @@ VAL_PER_KIND = 16
 
 def build_parser() -> argparse.ArgumentParser:
     from .data import default_train_dir
+    from .model import BASE_FILLS
 
     p = argparse.ArgumentParser(prog="python -m completion.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -166,6 +165,8 @@ def make_batch(dataset, rng: np.random.Generator, args, device, kind: str | None
     img = torch.from_numpy(imgs)
     mask = torch.from_numpy(masks[:, None].astype(np.float32))
     base = None
+    from .model import EXEMPLAR_OPTIONS
+
     options = EXEMPLAR_OPTIONS.get(getattr(args, "base_fill", "pullpush"))
     if options is not None:  # an exemplar fill: computed once per batch, on the CPU
         from .model import exemplar_fill_batch

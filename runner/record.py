@@ -16,12 +16,7 @@ import dataclasses
 import os
 import traceback as _traceback
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
-
-#: Outcomes of a batch record.
-BatchStatus = Literal["done", "failed", "skipped", "not_run"]
-#: Outcomes of a check record.
-CheckStatus = Literal["pass", "moved", "new", "updated", "failed"]
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -118,8 +113,6 @@ class FileRecord:
     warnings: list[str] = field(default_factory=list)
     worker_pid: int = field(default_factory=os.getpid)
 
-    STATUSES: ClassVar[tuple[str, ...]] = ("done", "failed", "skipped", "not_run")
-
     @classmethod
     def for_task(cls, task: Any, **fields: Any) -> "FileRecord":
         """The record of ``task`` (a ``runner.work.Task``), status "failed" until someone finishes it."""
@@ -193,6 +186,7 @@ class CheckRecord(FileRecord):
     reference: dict[str, Any] | None = None
     images: dict[str, bytes] = field(default_factory=dict, repr=False)
 
+    #: Its outcomes, in the order the summary counts them.
     STATUSES: ClassVar[tuple[str, ...]] = ("pass", "moved", "new", "updated", "failed")
 
     @classmethod
@@ -207,4 +201,4 @@ class CheckRecord(FileRecord):
         return out
 
 
-__all__ = ["BatchStatus", "CheckRecord", "CheckStatus", "ErrorInfo", "FileRecord", "MaskInfo"]
+__all__ = ["CheckRecord", "ErrorInfo", "FileRecord", "MaskInfo"]
